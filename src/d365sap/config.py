@@ -1,0 +1,279 @@
+"""Settings: a TOML file, overridden by environment variables, with secrets kept out of the file.
+
+Lookup order (later wins): built-in defaults, the TOML file (``--config``, ``D365SAP_CONFIG`` or
+``./d365sap.toml``), then environment variables ``D365SAP_<SECTION>__<FIELD>`` (for example
+``D365SAP_S4__BASE_URL``). Secrets (passwords, client secrets, key files) are never read from the
+TOML file itself: the file names where they live (``password_env`` / ``password_file``), or the
+environment provides them directly (``D365SAP_S4__PASSWORD``). Secret values are ``SecretStr`` and
+never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from d365sap.emulators.settings import EmulatorsSettings
+from d365sap.errors import ConfigError
+
+CONFIG_ENV = "D365SAP_CONFIG"
+DEFAULT_CONFIG_FILE = "d365sap.toml"
+SECRET_KEYS = frozenset({"password", "client_secret", "secret", "private_key"})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SecretRef(_Section):
+    """Where a secret comes from: a value from the environment, a named variable, or a file."""
+
+    password: SecretStr | None = Field(default=None, description="only from the environment")
+    password_env: str | None = Field(default=None, description="name of the variable to read")
+    password_file: Path | None = Field(default=None, description="file holding the secret")
+
+    def secret(self) -> str | None:
+        """Resolve the secret; ``None`` when none is configured."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_env:
+            return os.environ.get(self.password_env)
+        if self.password_file:
+            return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        return None
+
+    def secret_problems(self, where: str) -> list[tuple[str, str]]:
+        """Problems resolving the secret, named by field."""
+        if self.password_env and self.password_env not in os.environ:
+            return [(f"{where}.password_env", f"environment variable {self.password_env} is not set")]
+        if self.password_file and not self.password_file.is_file():
+            return [(f"{where}.password_file", f"file {self.password_file} does not exist")]
+        return []
+
+
+class InboundUser(SecretRef):
+    """A Dynamics-side caller allowed to push messages (HTTP basic authentication)."""
+
+    name: str = Field(min_length=1)
+    roles: list[str] = Field(default_factory=lambda: ["ESBMessaging.send"])
+
+
+class InboundSettings(_Section):
+    """The package-compatible inbound endpoints (SEED-SPEC §1.1, §5.1)."""
+
+    users: list[InboundUser] = Field(default_factory=list)
+    required_role: str = "ESBMessaging.send"
+    max_body_mb: float = Field(default=40.0, gt=0, le=1024)
+    discard_status: Literal[202, 422] = Field(
+        default=202, description="202 keeps the package's answer; 422 tells the caller not to retry"
+    )
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+
+class ServiceSettings(_Section):
+    """Where ``d365sap serve`` listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=18080, ge=0, le=65535)
+
+
+class StoreSettings(_Section):
+    """The message store (SQLAlchemy URL; a SQLite file by default)."""
+
+    url: str = "sqlite:///var/d365sap.db"
+    log_payloads: bool = Field(default=False, description="keep payload copies before/after mapping")
+    mask_pii: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _known_dialect(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("only sqlite:/// and postgresql:// URLs are supported")
+        return value
+
+
+class S4Settings(SecretRef):
+    """S/4HANA Cloud API_BUSINESS_PARTNER (communication scenario SAP_COM_0008)."""
+
+    base_url: str = "http://127.0.0.1:18081/sap/opu/odata/sap/API_BUSINESS_PARTNER"
+    user: str = "S4_COMM_USER"
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    verify_tls: bool = True
+    client_cert_file: Path | None = None
+    client_key_file: Path | None = None
+    customer_number_padding: int = Field(
+        default=0, ge=0, le=10, description="left-pad numeric customer numbers with zeros (D9)"
+    )
+    send_tax_row: Literal["when_complete", "always"] = Field(
+        default="when_complete",
+        description="create the to_SalesAreaTax row only when country and category are set (D10)",
+    )
+    omit_blank_properties: bool = Field(
+        default=True, description="do not overwrite S/4 defaults with empty strings (D10)"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class IdocControlSettings(_Section):
+    """EDI_DC40 control record and the XML root of the DEBMAS IDoc (D11, D12).
+
+    The defaults are the package's values, kept as a documented example.
+    """
+
+    root_element: str = Field(default="ZZ_DEBMAS", pattern=r"^[A-Z][A-Z0-9_]{0,29}$")
+    idoctyp: str = Field(default="DEBMAS07", max_length=30)
+    cimtyp: str = Field(default="ZZ_DEBMAS_WILO360", max_length=30)
+    mestyp: str = Field(default="ZZ_DEBMAS_WILO360", max_length=30)
+    sndpor: str = Field(default="CPI_IDOC", max_length=10)
+    sndprt: str = Field(default="LS", max_length=2)
+    sndprn: str = Field(default="SUB_CRM360", max_length=10)
+    rcvpor: str = Field(default="SAPC11", max_length=10)
+    rcvprt: str = Field(default="LS", max_length=2)
+    rcvprn: str = Field(default="C11CLNT001", max_length=10)
+    msgfn: str = Field(
+        default="005", max_length=3, description="ALE function code of E1KNA1M/E1KNVVM (D12)"
+    )
+
+
+class ErpSettings(SecretRef):
+    """SAP ERP IDoc-XML SOAP inbound (``/sap/bc/srt/idoc``)."""
+
+    idoc_url: str = "http://127.0.0.1:18082/sap/bc/srt/idoc?sap-client=001"
+    user: str = "IDOC_USER"
+    content_type: Literal["application/x-sap.idoc", "text/xml"] = Field(
+        default="application/x-sap.idoc",
+        description="application/x-sap.idoc sends a SapMessageId for exactly-once (D6)",
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    verify_tls: bool = True
+    control: IdocControlSettings = Field(default_factory=IdocControlSettings)
+
+    @field_validator("idoc_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
+class LoggingSettings(_Section):
+    """Structured logs."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "console"] = "console"
+
+
+class Settings(BaseSettings):
+    """All of d365sap's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="D365SAP_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
+    inbound: InboundSettings = Field(default_factory=InboundSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    s4: S4Settings = Field(default_factory=S4Settings)
+    erp: ErpSettings = Field(default_factory=ErpSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    emulators: EmulatorsSettings = Field(default_factory=EmulatorsSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML document arrives as init kwargs; the environment overrides it.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _users_unique(self) -> Settings:
+        names = [u.name for u in self.inbound.users]
+        if len(names) != len(set(names)):
+            raise ValueError("inbound.users: user names must be unique")
+        return self
+
+    def secret_problems(self) -> list[tuple[str, str]]:
+        """Secrets that are configured but cannot be resolved."""
+        problems = self.s4.secret_problems("s4") + self.erp.secret_problems("erp")
+        for index, user in enumerate(self.inbound.users):
+            problems += user.secret_problems(f"inbound.users.{index}")
+        return problems
+
+
+def find_config_file(explicit: Path | None = None) -> Path | None:
+    """The config file to read: ``explicit``, ``$D365SAP_CONFIG`` or ``./d365sap.toml``."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def _secret_keys_in(document: Any, path: str = "") -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if isinstance(document, dict):
+        for key, value in document.items():
+            where = f"{path}.{key}" if path else str(key)
+            if key in SECRET_KEYS and not path.startswith("emulators"):
+                found.append(
+                    (where, "secrets are not read from the config file; use password_env, "
+                     "password_file or the environment")
+                )
+            else:
+                found += _secret_keys_in(value, where)
+    elif isinstance(document, list):
+        for index, item in enumerate(document):
+            found += _secret_keys_in(item, f"{path}.{index}")
+    return found
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError([(str(path), "config file not found")]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([(str(path), f"not valid TOML: {exc}")]) from exc
+
+
+def load_settings(path: Path | None = None, *, check_secrets: bool = False) -> Settings:
+    """Load and validate the configuration; raise :class:`ConfigError` naming every bad field."""
+    config_file = find_config_file(path)
+    document = _read_toml(config_file) if config_file else {}
+    problems = _secret_keys_in(document)
+    settings: Settings | None = None
+    try:
+        settings = Settings(**document)
+    except PydanticValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "(root)"
+            problems.append((where, error["msg"]))
+    if settings is not None and check_secrets:
+        problems += settings.secret_problems()
+    if problems:
+        raise ConfigError(problems)
+    assert settings is not None
+    return settings

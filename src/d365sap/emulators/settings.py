@@ -1,0 +1,70 @@
+"""Settings of the emulators, kept here so the emulators need nothing from the service side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class EmulatorUser(BaseModel):
+    """A user the emulated system accepts with HTTP basic authentication.
+
+    Emulator passwords are demo credentials of a fake system, so they may sit in the config file.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=12)
+    password: SecretStr
+
+
+class S4EmulatorSettings(BaseModel):
+    """S/4HANA Cloud emulator (API_BUSINESS_PARTNER over OData v2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    users: list[EmulatorUser] = Field(
+        default_factory=lambda: [EmulatorUser(name="S4_COMM_USER", password=SecretStr("Welcome1!"))]
+    )
+    seed_file: Path | None = Field(
+        default=None, description="JSON seed data; the packaged demo seed when not set"
+    )
+    page_size: int = Field(default=1000, ge=1, description="server-side page size (__next)")
+    csrf_token_ttl_seconds: float = Field(default=1800.0, gt=0)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+
+class ErpEmulatorSettings(BaseModel):
+    """SAP ERP (ECC) emulator: IDoc-XML inbound and a customer master."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    users: list[EmulatorUser] = Field(
+        default_factory=lambda: [EmulatorUser(name="IDOC_USER", password=SecretStr("Welcome1!"))]
+    )
+    sap_client: str = Field(default="001", pattern=r"^\d{3}$")
+    accepted_message_types: list[str] = Field(
+        default_factory=lambda: ["ZZ_DEBMAS_WILO360", "DEBMAS"],
+        description="MESTYP values the partner profile accepts",
+    )
+    accepted_extensions: list[str] = Field(
+        default_factory=lambda: ["ZZ_DEBMAS_WILO360", "ZZ_DEBMAS", ""],
+        description="CIMTYP values the partner profile accepts ('' = none)",
+    )
+    seed_file: Path | None = Field(
+        default=None, description="JSON customer master seed; the packaged demo seed when not set"
+    )
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+
+class EmulatorsSettings(BaseModel):
+    """Where the emulators listen when run by ``d365sap emulators`` or ``d365sap demo``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    s4_port: int = Field(default=18081, ge=0, le=65535)
+    erp_port: int = Field(default=18082, ge=0, le=65535)
+    s4: S4EmulatorSettings = Field(default_factory=S4EmulatorSettings)
+    erp: ErpEmulatorSettings = Field(default_factory=ErpEmulatorSettings)
