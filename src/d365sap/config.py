@@ -51,7 +51,9 @@ class SecretRef(_Section):
     def secret_problems(self, where: str) -> list[tuple[str, str]]:
         """Problems resolving the secret, named by field."""
         if self.password_env and self.password_env not in os.environ:
-            return [(f"{where}.password_env", f"environment variable {self.password_env} is not set")]
+            return [
+                (f"{where}.password_env", f"environment variable {self.password_env} is not set")
+            ]
         if self.password_file and not self.password_file.is_file():
             return [(f"{where}.password_file", f"file {self.password_file} does not exist")]
         return []
@@ -90,7 +92,9 @@ class StoreSettings(_Section):
     """The message store (SQLAlchemy URL; a SQLite file by default)."""
 
     url: str = "sqlite:///var/d365sap.db"
-    log_payloads: bool = Field(default=False, description="keep payload copies before/after mapping")
+    log_payloads: bool = Field(
+        default=False, description="keep payload copies before/after mapping"
+    )
     mask_pii: bool = True
 
     @field_validator("url")
@@ -238,8 +242,11 @@ def _secret_keys_in(document: Any, path: str = "") -> list[tuple[str, str]]:
             where = f"{path}.{key}" if path else str(key)
             if key in SECRET_KEYS and not path.startswith("emulators"):
                 found.append(
-                    (where, "secrets are not read from the config file; use password_env, "
-                     "password_file or the environment")
+                    (
+                        where,
+                        "secrets are not read from the config file; use password_env, "
+                        "password_file or the environment",
+                    )
                 )
             else:
                 found += _secret_keys_in(value, where)

@@ -1,0 +1,92 @@
+"""What every connector shares: client construction, and turning HTTP failures into the error tree.
+
+A back end's answer is classified once, here: timeouts, dropped connections, 5xx and 429 are
+transient (retry later, honouring ``Retry-After``); 412 means the record changed; 404 means it is
+not there; other 4xx are permanent business rejections carrying the back end's own message.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+
+from d365sap.errors import (
+    ConflictError,
+    NotFoundError,
+    PermanentError,
+    PreconditionFailedError,
+    TransientError,
+)
+
+TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def transport_error(system: str, exc: httpx2.HTTPError) -> TransientError:
+    """A connection-level failure (timeout, refused, reset) as a transient error."""
+    kind = "timed out" if isinstance(exc, httpx2.TimeoutException) else "connection failed"
+    return TransientError(f"{system}: {kind}: {exc.__class__.__name__}: {exc}")
+
+
+def classify_status(
+    system: str,
+    response: httpx2.Response,
+    backend_message: str,
+    *,
+    is_conflict: Callable[[int, str], bool] | None = None,
+) -> Exception:
+    """The error for a non-success ``response``, with the back end's message kept."""
+    status = response.status_code
+    text = f"{system} answered {status}: {backend_message}"
+    if status in TRANSIENT_STATUSES:
+        return TransientError(
+            text,
+            status=status,
+            retry_after=retry_after_seconds(response.headers.get("retry-after")),
+            backend_message=backend_message,
+        )
+    if status == 412:
+        return PreconditionFailedError(text, status=status, backend_message=backend_message)
+    if status == 404:
+        return NotFoundError(text, status=status, backend_message=backend_message)
+    if status == 409 or (is_conflict is not None and is_conflict(status, backend_message)):
+        return ConflictError(text, status=status, backend_message=backend_message)
+    return PermanentError(text, status=status, backend_message=backend_message)
+
+
+def client_kwargs(
+    *,
+    timeout: float,
+    verify: bool,
+    cert: tuple[str, str] | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+) -> dict[str, Any]:
+    """Keyword arguments for ``httpx2.AsyncClient`` shared by the connectors."""
+    kwargs: dict[str, Any] = {
+        "timeout": httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
+        "verify": verify,
+        "follow_redirects": False,
+        "limits": httpx2.Limits(max_connections=64, max_keepalive_connections=32),
+    }
+    if cert is not None:
+        kwargs["cert"] = cert
+    if transport is not None:
+        kwargs["transport"] = transport
+    return kwargs
