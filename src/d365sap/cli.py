@@ -1,15 +1,235 @@
-"""Command line interface (Typer + Rich)."""
+"""Command line interface (Typer + Rich): service, emulators, demo, configuration, messages."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True, help="d365sap: Dynamics 365 <-> SAP integration service.")
+from d365sap.config import Settings, load_settings
+from d365sap.errors import ConfigError
+from d365sap.logs import configure_logging
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="d365sap: keeps Dynamics 365 and SAP S/4HANA Cloud / SAP ERP in step.",
+)
+config_app = typer.Typer(no_args_is_help=True, help="Inspect and validate the configuration.")
+messages_app = typer.Typer(no_args_is_help=True, help="Look at stored messages.")
+app.add_typer(config_app, name="config")
+app.add_typer(messages_app, name="messages")
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML configuration file (default: $D365SAP_CONFIG or ./d365sap.toml)",
+    ),
+]
 
 
-@app.callback()
-def _root() -> None:
-    """d365sap: Dynamics 365 <-> SAP integration service."""
+def _settings(path: Path | None, *, check_secrets: bool = False) -> Settings:
+    try:
+        return load_settings(path, check_secrets=check_secrets)
+    except ConfigError as exc:
+        _print_problems(exc)
+        raise typer.Exit(2) from exc
+
+
+def _print_problems(exc: ConfigError) -> None:
+    table = Table(title="Configuration problems", title_style="bold red")
+    table.add_column("field", style="bold")
+    table.add_column("problem")
+    for field, why in exc.problems:
+        table.add_row(field, why)
+    err_console.print(table)
+
+
+@config_app.command("check")
+def config_check(config: ConfigOption = None) -> None:
+    """Validate a configuration; names every wrong field and exits 2 if any."""
+    settings = _settings(config, check_secrets=True)
+    table = Table(title="Configuration OK", title_style="bold green")
+    table.add_column("setting")
+    table.add_column("value")
+    table.add_row("service", f"http://{settings.service.host}:{settings.service.port}")
+    table.add_row("store", settings.store.url)
+    table.add_row("S/4HANA Cloud", settings.s4.base_url)
+    table.add_row("SAP ERP IDoc", settings.erp.idoc_url)
+    table.add_row("inbound users", ", ".join(u.name for u in settings.inbound.users) or "(none)")
+    console.print(table)
+
+
+@config_app.command("show")
+def config_show(config: ConfigOption = None) -> None:
+    """Print the effective configuration as JSON (secrets masked)."""
+    settings = _settings(config)
+    console.print_json(settings.model_dump_json())
+
+
+@app.command()
+def serve(config: ConfigOption = None) -> None:
+    """Run the service against the configured SAP endpoints."""
+    import uvicorn
+
+    from d365sap.web.app import create_app
+
+    settings = _settings(config, check_secrets=True)
+    configure_logging(settings.logging.level, settings.logging.format)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.service.host,
+        port=settings.service.port,
+        log_level=settings.logging.level.lower(),
+    )
+
+
+@app.command()
+def emulators(config: ConfigOption = None) -> None:
+    """Run the S/4HANA Cloud and SAP ERP emulators until Ctrl-C."""
+    from d365sap.demo import wait_forever
+    from d365sap.emulators.erp.app import create_app as create_erp_app
+    from d365sap.emulators.s4.app import create_app as create_s4_app
+    from d365sap.web.serving import BackgroundServer
+
+    settings = _settings(config)
+    configure_logging(settings.logging.level, settings.logging.format)
+    emu = settings.emulators
+    s4 = BackgroundServer(create_s4_app(emu.s4), host=emu.host, port=emu.s4_port, name="s4")
+    erp = BackgroundServer(create_erp_app(emu.erp), host=emu.host, port=emu.erp_port, name="erp")
+    with s4, erp:
+        table = Table(title="Emulators running (Ctrl-C to stop)")
+        table.add_column("system")
+        table.add_column("URL")
+        table.add_row("S/4HANA Cloud OData", f"{s4.url}/sap/opu/odata/sap/API_BUSINESS_PARTNER/")
+        table.add_row(
+            "SAP ERP IDoc SOAP", f"{erp.url}/sap/bc/srt/idoc?sap-client={emu.erp.sap_client}"
+        )
+        console.print(table)
+        wait_forever()
+
+
+@app.command()
+def demo(
+    config: ConfigOption = None,
+    once: Annotated[bool, typer.Option("--once", help="exit after printing the table")] = False,
+    store: Annotated[Path, typer.Option(help="SQLite file for the demo's message store")] = Path(
+        "var/demo.db"
+    ),
+) -> None:
+    """Start emulators and service on loopback, send the example messages, show the outcome."""
+    from d365sap.demo import DemoEnvironment, wait_forever
+
+    settings = _settings(config)
+    configure_logging("WARNING", "console")
+    environment = DemoEnvironment(settings, store_path=store)
+    try:
+        environment.start()
+        rows = environment.run_messages()
+        table = Table(title="d365sap demo: customer with sales data", show_lines=True)
+        for column in ("message", "HTTP", "outcome", "route", "in SAP now", "detail"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            style = {"error": "red", "discarded": "yellow"}.get(row.outcome, "green")
+            table.add_row(
+                row.label,
+                str(row.http_status),
+                f"[{style}]{row.outcome}[/]",
+                row.route,
+                row.in_sap,
+                row.detail,
+            )
+        console.print(table)
+        urls = Table(title="Running on loopback")
+        urls.add_column("what")
+        urls.add_column("URL")
+        urls.add_row("service (user crm / crm-demo)", environment.service_url)
+        urls.add_row("messages API", f"{environment.service_url}/api/messages")
+        urls.add_row(
+            "S/4HANA Cloud emulator",
+            f"{environment.s4_url}/sap/opu/odata/sap/API_BUSINESS_PARTNER/",
+        )
+        urls.add_row("SAP ERP emulator IDocs", f"{environment.erp_url}/emulator/idocs")
+        console.print(urls)
+        if not once:
+            console.print("Press Ctrl-C to stop.")
+            wait_forever()
+    finally:
+        environment.stop()
+
+
+@messages_app.command("list")
+def messages_list(
+    config: ConfigOption = None,
+    flow: Annotated[str | None, typer.Option(help="only this flow")] = None,
+    status: Annotated[str | None, typer.Option(help="only this status")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+) -> None:
+    """Recent messages, newest first."""
+    from d365sap.engine.store import MessageStore
+
+    settings = _settings(config)
+    store = MessageStore.open(settings.store.url)
+    try:
+        rows = store.list(flow=flow, status=status, limit=limit)
+    finally:
+        store.close()
+    table = Table(title=f"Messages ({len(rows)})")
+    for column in ("id", "flow", "status", "outcome", "route", "key", "HTTP", "created", "error"):
+        table.add_column(column, overflow="fold")
+    for m in rows:
+        table.add_row(
+            m.id,
+            m.flow,
+            m.status,
+            m.outcome or "",
+            m.route or "",
+            m.business_key or "",
+            str(m.http_status or ""),
+            m.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            m.error or "",
+        )
+    console.print(table)
+
+
+@messages_app.command("show")
+def messages_show(message_id: str, config: ConfigOption = None) -> None:
+    """One message: result and every step."""
+    from d365sap.engine.store import MessageStore
+
+    settings = _settings(config)
+    store = MessageStore.open(settings.store.url)
+    try:
+        message = store.get(message_id)
+    finally:
+        store.close()
+    if message is None:
+        err_console.print(f"[red]no message {message_id}[/]")
+        raise typer.Exit(1)
+    result: Any = message.result or {}
+    console.print_json(json.dumps(result))
+    table = Table(title=f"Steps of {message.id}")
+    for column in ("attempt", "step", "status", "ms", "backend", "detail"):
+        table.add_column(column, overflow="fold")
+    for s in message.steps:
+        table.add_row(
+            str(s.attempt),
+            s.name,
+            s.status,
+            f"{s.duration_ms:.1f}",
+            str(s.backend_status or ""),
+            s.detail or "",
+        )
+    console.print(table)
 
 
 def main() -> None:

@@ -84,9 +84,9 @@ class BackgroundServer:
 
 
 @contextlib.contextmanager
-def serving(app: Any, *, host: str = "127.0.0.1", port: int = 0, name: str = "server") -> Iterator[
-    BackgroundServer
-]:
+def serving(
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, name: str = "server"
+) -> Iterator[BackgroundServer]:
     """Context manager form of :class:`BackgroundServer`."""
     server = BackgroundServer(app, host=host, port=port, name=name)
     server.start()

@@ -1,0 +1,240 @@
+"""Customer with sales data: Dynamics → S/4HANA Cloud or SAP ERP (SEED-SPEC §1, §2, §8).
+
+Routing follows the package's decision table. The S/4 path checks whether the sales area exists
+(GET on the four keys), then creates it with a deep insert or updates it on its keyed URL with
+``If-Match`` (D1, D8); a create that meets an existing record falls back to an update (D6). The
+ERP paths send a DEBMAS IDoc with a message id derived from the d365sap message, so a retry never
+posts twice. Every step is timed into the trace; the result is the uniform :class:`FlowResult`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from d365sap.config import IdocControlSettings
+from d365sap.connectors.idoc import IdocClient, stable_message_id
+from d365sap.connectors.s4_odata import S4ODataClient
+from d365sap.engine.trace import Trace
+from d365sap.errors import ConflictError, D365SapError, PreconditionFailedError
+from d365sap.flows.result import FlowResult, Outcome, error_info, http_status_for
+from d365sap.mapping.crm_xml import (
+    ErpAccountDetailsMessage,
+    ErpAccountsMessage,
+    parse_customer_message,
+)
+from d365sap.mapping.debmas import idoc_from_erp_account_details, idoc_from_erp_accounts
+from d365sap.mapping.routing import Route, RouteDecision, decide_route
+from d365sap.mapping.s4_sales_area import (
+    S4MappingOptions,
+    create_payload,
+    sales_area_key,
+    update_payload,
+)
+from d365sap.model.customer import SalesAreaKey
+
+FLOW_NAME = "customer"
+SALES_AREA_SET = "A_CustomerSalesArea"
+KEY_PROPERTIES = ("Customer", "SalesOrganization", "DistributionChannel", "Division")
+
+
+@dataclass(frozen=True)
+class CustomerFlowOptions:
+    """What the flow needs from the configuration."""
+
+    s4_mapping: S4MappingOptions
+    idoc_control: IdocControlSettings
+    discard_status: int = 202
+
+
+def _keys_of(key: SalesAreaKey) -> dict[str, str]:
+    return {
+        "Customer": key.customer,
+        "SalesOrganization": key.sales_organization,
+        "DistributionChannel": key.distribution_channel,
+        "Division": key.division,
+    }
+
+
+def _etag_of(entity: dict[str, Any]) -> str | None:
+    metadata = entity.get("__metadata")
+    if isinstance(metadata, dict):
+        etag = metadata.get("etag")
+        return str(etag) if etag else None
+    return None
+
+
+class CustomerFlow:
+    """Runs one customer message against S/4HANA Cloud or SAP ERP."""
+
+    name: str = FLOW_NAME
+    content_types: tuple[str, ...] = ("application/xml", "text/xml")
+
+    def __init__(self, *, s4: S4ODataClient, erp: IdocClient, options: CustomerFlowOptions) -> None:
+        self.s4 = s4
+        self.erp = erp
+        self.options = options
+
+    def describe(self, payload: bytes) -> tuple[str | None, str | None]:
+        """Route and business key of ``payload`` without side effects; ``None`` if unreadable."""
+        try:
+            message = parse_customer_message(payload)
+            decision = decide_route(message)
+            return decision.route.value, self._business_key(message, decision)
+        except D365SapError:
+            return None, None
+
+    def _business_key(
+        self, message: ErpAccountDetailsMessage | ErpAccountsMessage, decision: RouteDecision
+    ) -> str | None:
+        if decision.route == Route.DISCARD:
+            return None
+        if isinstance(message, ErpAccountDetailsMessage):
+            return str(sales_area_key(message, self.options.s4_mapping))
+        return f"{(message.erpaccount.number or '').strip()}"
+
+    async def run(self, payload: bytes, trace: Trace, *, message_id: str) -> FlowResult:
+        """Process ``payload``; never raises for business or back-end errors, returns them."""
+        route: str | None = None
+        keys: dict[str, str] = {}
+        try:
+            with trace.step("parse"):
+                message = parse_customer_message(payload)
+            with trace.step("route") as step:
+                decision = decide_route(message)
+                step.detail = f"{decision.route.value}: {decision.reason}"
+            route = decision.route.value
+            if decision.route == Route.DISCARD:
+                return FlowResult(
+                    outcome=Outcome.DISCARDED,
+                    http_status=self.options.discard_status,
+                    flow=FLOW_NAME,
+                    route=route,
+                    reason=decision.reason,
+                )
+            if decision.route == Route.S4HC:
+                assert isinstance(message, ErpAccountDetailsMessage)
+                key = sales_area_key(message, self.options.s4_mapping)
+                keys = _keys_of(key)
+                return await self._to_s4(message, key, trace)
+            return await self._to_erp(message, decision, trace, message_id=message_id)
+        except D365SapError as error:
+            return FlowResult(
+                outcome=Outcome.ERROR,
+                http_status=http_status_for(error),
+                flow=FLOW_NAME,
+                route=route,
+                target=_target_of(route),
+                keys=keys,
+                backend_status=getattr(error, "status", None),
+                backend_message=getattr(error, "backend_message", None),
+                error=error_info(error),
+            )
+
+    async def _to_s4(
+        self, message: ErpAccountDetailsMessage, key: SalesAreaKey, trace: Trace
+    ) -> FlowResult:
+        keys = _keys_of(key)
+        with trace.step("s4.check_sales_area", detail=str(key)) as step:
+            found = await self.s4.query(SALES_AREA_SET, equals=keys, select=list(KEY_PROPERTIES))
+            step.reply(found.status, f"{len(found.entities)} result(s)")
+        if not found.entities:
+            body = create_payload(message, self.options.s4_mapping)
+            trace.snapshot("mapped.create", "application/json", _json(body))
+            try:
+                with trace.step("s4.create_sales_area") as step:
+                    created = await self.s4.create(SALES_AREA_SET, body)
+                    step.reply(created.status, created.raw)
+            except ConflictError as conflict:
+                # Someone created it between our GET and POST: update instead (D6).
+                trace.steps[-1].status = "conflict"
+                trace.steps[-1].detail = conflict.message
+                return await self._update(message, keys, None, trace)
+            return self._s4_result(Outcome.CREATED, 201, keys, created.status, created.raw)
+        return await self._update(message, keys, _etag_of(found.entities[0]), trace)
+
+    async def _update(
+        self,
+        message: ErpAccountDetailsMessage,
+        keys: dict[str, str],
+        etag: str | None,
+        trace: Trace,
+    ) -> FlowResult:
+        body = update_payload(message, self.options.s4_mapping)
+        trace.snapshot("mapped.update", "application/json", _json(body))
+        if etag is None:
+            with trace.step("s4.read_etag") as step:
+                current = await self.s4.read(SALES_AREA_SET, keys)
+                step.reply(current.status, current.etag)
+                etag = current.etag
+        try:
+            with trace.step("s4.update_sales_area") as step:
+                updated = await self.s4.update(SALES_AREA_SET, keys, body, etag=etag)
+                step.reply(updated.status, updated.raw)
+        except PreconditionFailedError:
+            # Changed in S/4 since we read it: the message carries Dynamics' newest state, so
+            # re-read the ETag and apply it once more.
+            with trace.step("s4.reread_etag") as step:
+                current = await self.s4.read(SALES_AREA_SET, keys)
+                step.reply(current.status, current.etag)
+            with trace.step("s4.update_sales_area") as step:
+                updated = await self.s4.update(SALES_AREA_SET, keys, body, etag=current.etag)
+                step.reply(updated.status, updated.raw)
+        return self._s4_result(Outcome.UPDATED, 200, keys, updated.status, updated.raw)
+
+    def _s4_result(
+        self, outcome: Outcome, status: int, keys: dict[str, str], backend: int, raw: bytes
+    ) -> FlowResult:
+        return FlowResult(
+            outcome=outcome,
+            http_status=status,
+            flow=FLOW_NAME,
+            route=Route.S4HC.value,
+            target="s4hc",
+            keys=keys,
+            backend_status=backend,
+        )
+
+    async def _to_erp(
+        self,
+        message: ErpAccountDetailsMessage | ErpAccountsMessage,
+        decision: RouteDecision,
+        trace: Trace,
+        *,
+        message_id: str,
+    ) -> FlowResult:
+        control = self.options.idoc_control
+        if isinstance(message, ErpAccountsMessage):
+            idoc = idoc_from_erp_accounts(message, control)
+            keys = {"Customer": (message.erpaccount.number or "").strip()}
+        else:
+            idoc = idoc_from_erp_account_details(message, control)
+            keys = _keys_of(sales_area_key(message, self.options.s4_mapping))
+        trace.snapshot("mapped.idoc", "application/xml", idoc)
+        sap_message_id = stable_message_id(message_id)
+        with trace.step("erp.send_idoc", detail=f"SapMessageId {sap_message_id}") as step:
+            receipt = await self.erp.send(idoc, message_id=sap_message_id)
+            step.reply(receipt.status, receipt.raw)
+        return FlowResult(
+            outcome=Outcome.IDOC_SENT,
+            http_status=200,
+            flow=FLOW_NAME,
+            route=decision.route.value,
+            target="erp",
+            keys=keys,
+            backend_status=receipt.status,
+            idoc_number=receipt.idoc_numbers[0],
+        )
+
+
+def _target_of(route: str | None) -> str | None:
+    if route == Route.S4HC.value:
+        return "s4hc"
+    if route in (Route.ERP_ACCOUNT.value, Route.ERP_ACCOUNT_DETAIL.value):
+        return "erp"
+    return None
+
+
+def _json(body: dict[str, object]) -> str:
+    return json.dumps(body, ensure_ascii=False)
