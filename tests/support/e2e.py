@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.resources import files
 from typing import Any
 
 import httpx2
@@ -12,22 +11,6 @@ from lxml import etree
 from d365sap.demo import DEMO_PASSWORD, DEMO_USER, INBOUND_PATH, S4_SERVICE, DemoEnvironment
 
 MakeStack = Callable[..., "Stack"]
-
-
-def example(name: str) -> bytes:
-    return files("d365sap.resources").joinpath("examples", name).read_bytes()
-
-
-def canonical(xml: bytes | etree._Element) -> bytes:
-    """C14N with whitespace-only text dropped, for comparing IDocs with the golden files."""
-    root = etree.fromstring(xml) if isinstance(xml, bytes) else xml
-    root = etree.fromstring(etree.tostring(root))
-    for element in root.iter():
-        if len(element) and element.text is not None and not element.text.strip():
-            element.text = None
-        if element.tail is not None and not element.tail.strip():
-            element.tail = None
-    return etree.tostring(root, method="c14n")
 
 
 class Stack:
