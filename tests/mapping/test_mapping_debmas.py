@@ -20,6 +20,7 @@ from d365sap.mapping.debmas import (
     idoc_from_erp_account_details,
     idoc_from_erp_accounts,
 )
+from d365sap.mapping.s4_sales_area import S4MappingOptions, create_payload, update_payload
 from d365sap.mapping.schemas import debmas_segment_fields
 
 Edit = Callable[[bytes, Mapping[str, str | None]], bytes]
@@ -290,3 +291,14 @@ def test_dispatch_and_customer_number(ecc_xml: bytes, accounts_xml: bytes) -> No
     assert idoc_for_message(details, PACKAGE) == idoc_from_erp_account_details(details, PACKAGE)
     assert idoc_for_message(accounts, PACKAGE) == idoc_from_erp_accounts(accounts, PACKAGE)
     assert idoc_customer_number(details) == "100123"
+
+
+@pytest.mark.parametrize(("flag", "loevm", "indicator"), [("1", "X", True), ("0", "", False)])
+def test_example_b_deletion_flag_means_the_same_on_both_targets(
+    ecc_xml: bytes, edit: Edit, flag: str, loevm: str, indicator: bool
+) -> None:
+    message = _details(edit(ecc_xml, {"erpaccountdetail/deletionflag": flag}))
+    idoc = idoc_from_erp_account_details(message, PACKAGE)
+    assert _field(idoc, "IDOC/E1KNA1M/E1KNVVM/LOEVM") == loevm
+    assert update_payload(message, S4MappingOptions())["DeletionIndicator"] is indicator
+    assert create_payload(message, S4MappingOptions())["DeletionIndicator"] is indicator

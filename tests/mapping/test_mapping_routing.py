@@ -83,7 +83,7 @@ def test_route_values() -> None:
         "erp_account_detail",
         "discarded",
     ]
-    assert Route.DISCARD == "discarded"
+    assert str(Route.DISCARD) == "discarded"
 
 
 def test_decision_is_frozen() -> None:

@@ -1,0 +1,7 @@
+"""Pure message mappings: CRM XML in, canonical models, S/4 JSON bodies and DEBMAS IDocs out.
+
+Modules: ``crm_xml`` (strict inbound parser), ``routing`` (§1.2 table), ``flags`` (D2 rule),
+``canonical`` (CRM → canonical models), ``s4_sales_area`` and ``debmas`` (target formats),
+``schemas`` (limits from the packaged SAP schemas) and ``pii`` (masking logged payloads).
+Nothing here performs I/O besides reading the packaged schema files once.
+"""

@@ -1,0 +1,1 @@
+"""Data models: the inbound CRM messages (``crm``) and canonical customer data (``customer``)."""
