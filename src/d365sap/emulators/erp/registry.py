@@ -63,7 +63,7 @@ class IdocRecord:
     endpoint: str
     control: dict[str, str]
     kunnr: str | None
-    xml: str
+    raw_xml: str
     received_at: datetime
     statuses: list[StatusRecord] = field(default_factory=list)
     processed_at: datetime | None = None
@@ -105,7 +105,7 @@ class IdocRecord:
             "posted_at": _iso(self.posted_at),
             "statuses": [s.to_json() for s in self.statuses],
             "control": dict(self.control),
-            "xml": self.xml,
+            "raw_xml": self.raw_xml,
         }
 
 

@@ -50,7 +50,7 @@ def _label(element: etree._Element) -> str:
 
 
 def _quote(value: str) -> str:
-    return value if len(value) <= _SHOWN else value[:_SHOWN] + "…"
+    return value if len(value) <= _SHOWN else value[:_SHOWN].rstrip() + "…"
 
 
 def _node(document: etree._Element, path: str | None) -> etree._Element | None:

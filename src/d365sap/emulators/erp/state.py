@@ -87,7 +87,7 @@ class ErpState:
                     endpoint=delivery.endpoint,
                     control=dict(idoc.control),
                     kunnr=_kunnr_of(idoc),
-                    xml=idoc.xml,
+                    raw_xml=idoc.xml,
                     received_at=now(),
                 )
                 record.add_status("50")
