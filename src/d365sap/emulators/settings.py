@@ -33,6 +33,17 @@ class S4EmulatorSettings(BaseModel):
     page_size: int = Field(default=1000, ge=1, description="server-side page size (__next)")
     csrf_token_ttl_seconds: float = Field(default=1800.0, gt=0)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    sap_system_id: str = Field(
+        default="S4H", pattern=r"^[A-Z][A-Z0-9]{2}$", description="SID in realm and session cookie"
+    )
+    sap_client: str = Field(default="100", pattern=r"^\d{3}$")
+    bp_number_range_from: int = Field(
+        default=1000000, ge=1, le=9999999999, description="internal business partner numbers"
+    )
+    bp_number_range_to: int = Field(default=1999999, ge=1, le=9999999999)
+    journal_size: int = Field(
+        default=500, ge=1, description="modifying requests kept for GET /emulator/requests"
+    )
 
 
 class ErpEmulatorSettings(BaseModel):

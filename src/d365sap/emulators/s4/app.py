@@ -1,0 +1,76 @@
+"""The S/4HANA Cloud emulator as an ASGI app: API_BUSINESS_PARTNER (OData v2) plus admin routes.
+
+Public entry point: :func:`create_app`. The OData service lives under
+``/sap/opu/odata/sap/API_BUSINESS_PARTNER/`` and answers JSON only (``$format=json`` or any
+``Accept``; Atom XML is not implemented, asking for it with ``$format`` gives SAP's error body
+with 415). Admin routes are under ``/emulator/`` (see ``admin``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
+
+from d365sap.emulators.s4 import errors
+from d365sap.emulators.s4.admin import admin_router
+from d365sap.emulators.s4.gate import BODY_KEY, METHOD_KEY, USER_KEY, ODataGate
+from d365sap.emulators.s4.messages import ODataRequest, ODataResponse
+from d365sap.emulators.s4.state import SERVICE_ROOT, EmulatorState
+from d365sap.emulators.settings import S4EmulatorSettings
+
+log = logging.getLogger(__name__)
+ODATA_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "MERGE", "DELETE"]
+
+
+def _odata_endpoint(state: EmulatorState) -> Callable[[Request], Awaitable[Response]]:
+    root = SERVICE_ROOT.rstrip("/")
+
+    async def odata(request: Request) -> Response:
+        scope = request.scope
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        operation = ODataRequest(
+            method=scope[METHOD_KEY],
+            path=raw_path[len(root) :].lstrip("/"),
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=scope[BODY_KEY],
+            service_root=f"{request.url.scheme}://{request.url.netloc}{SERVICE_ROOT}",
+            user=scope[USER_KEY],
+        )
+        try:
+            reply = state.service.handle(operation)
+        except Exception:
+            log.exception("S/4 emulator failed on %s %s", operation.method, operation.path)
+            failure = errors.ODataError(
+                500, errors.INTERNAL_ERROR, "Internal error in the S/4HANA Cloud emulator"
+            )
+            reply = ODataResponse.error(failure)
+        headers = dict(reply.headers)
+        headers.setdefault("dataserviceversion", "2.0")
+        if operation.method in ("GET", "HEAD"):
+            headers.setdefault("cache-control", "no-store, no-cache")
+        return Response(reply.body, status_code=reply.status, headers=headers)
+
+    return odata
+
+
+def create_app(settings: S4EmulatorSettings) -> FastAPI:
+    """A fresh emulator: parsed EDMX (cached per process), seeded data, empty journal."""
+    state = EmulatorState(settings)
+    app = FastAPI(
+        title="S/4HANA Cloud emulator (API_BUSINESS_PARTNER)",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.s4 = state
+    app.include_router(admin_router(state))
+    endpoint = _odata_endpoint(state)
+    app.add_route(SERVICE_ROOT.rstrip("/"), endpoint, methods=ODATA_METHODS)
+    app.add_route(SERVICE_ROOT + "{rest:path}", endpoint, methods=ODATA_METHODS)
+    app.add_middleware(ODataGate, state=state)
+    return app

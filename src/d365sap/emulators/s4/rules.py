@@ -1,0 +1,146 @@
+"""Business rules of API_BUSINESS_PARTNER that the EDMX cannot express.
+
+The metadata says which fields exist; S/4 additionally numbers business partners from a number
+range, gives the customer role the partner's own number, fills audit fields and derived names,
+and refuses a partner without a category. Those rules live here, apart from the generic OData
+machinery, so they are easy to find and to extend.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from d365sap.emulators.s4 import errors
+from d365sap.emulators.s4.edm import EntitySet, Navigation
+from d365sap.emulators.s4.store import Record, Store
+
+BUSINESS_PARTNER = "A_BusinessPartner"
+# Role navigations whose target is numbered like its business partner (Customer = BP number).
+ROLE_NUMBER_NAVIGATIONS = {
+    (BUSINESS_PARTNER, "to_Customer"): "Customer",
+    (BUSINESS_PARTNER, "to_Supplier"): "Supplier",
+}
+_CATEGORIES = {"1": "person", "2": "organization", "3": "group"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _set_if_present(
+    entity_set: EntitySet, values: dict[str, Any], name: str, value: Any, *, force: bool
+) -> None:
+    if name in entity_set.properties and (force or values.get(name) is None):
+        values[name] = value
+
+
+class Rules:
+    """Server-side values and checks applied around every create and update."""
+
+    def __init__(self, store: Store, number_from: int, number_to: int) -> None:
+        self.store = store
+        self.number_from = number_from
+        self.number_to = max(number_from, number_to)
+
+    def link_value(
+        self, parent_set: EntitySet, parent: Mapping[str, Any], nav: Navigation, source: str
+    ) -> Any:
+        """The value a child created through ``nav`` inherits for the join property ``source``."""
+        role = ROLE_NUMBER_NAVIGATIONS.get((parent_set.name, nav.name))
+        if role == source and parent.get(source) is None:
+            return parent.get(parent_set.keys[0])
+        return parent.get(source)
+
+    def next_partner_number(self) -> str:
+        """Next free number of the internal business partner number range."""
+        taken = [
+            int(r.values["BusinessPartner"])
+            for r in self.store.rows(BUSINESS_PARTNER)
+            if str(r.values["BusinessPartner"]).isdigit()
+            and self.number_from <= int(r.values["BusinessPartner"]) <= self.number_to
+        ]
+        candidate = max(taken, default=self.number_from - 1) + 1
+        if candidate > self.number_to:
+            raise errors.ODataError(
+                400,
+                "NR/751",
+                f"Number range for business partners ({self.number_from}-{self.number_to}) "
+                "is exhausted",
+            )
+        return str(candidate)
+
+    def prepare_create(self, entity_set: EntitySet, values: dict[str, Any], user: str) -> None:
+        """Fill numbers, audit fields, UUIDs and derived names; check the partner category."""
+        if entity_set.name == BUSINESS_PARTNER:
+            if not values.get("BusinessPartner"):
+                values["BusinessPartner"] = self.next_partner_number()
+            category = values.get("BusinessPartnerCategory")
+            if category not in _CATEGORIES:
+                raise errors.property_error(
+                    400,
+                    errors.BP_CATEGORY,
+                    "Business partner category is missing or invalid "
+                    f"('{category or ''}'; allowed: 1 person, 2 organization, 3 group)",
+                    "BusinessPartnerCategory",
+                )
+            self._partner_names(values)
+        now = _now()
+        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        clock = timedelta(hours=now.hour, minutes=now.minute, seconds=now.second)
+        _set_if_present(entity_set, values, "CreatedByUser", user, force=False)
+        _set_if_present(entity_set, values, "CreationDate", today, force=False)
+        _set_if_present(entity_set, values, "CreationTime", clock, force=False)
+        for prop in entity_set.properties.values():
+            if prop.edm_type == "Edm.Guid" and not prop.creatable and values.get(prop.name) is None:
+                values[prop.name] = uuid.uuid4()
+
+    def prepare_update(self, entity_set: EntitySet, values: dict[str, Any], user: str) -> None:
+        """Stamp the last-change audit fields and re-derive names."""
+        now = _now()
+        today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        clock = timedelta(hours=now.hour, minutes=now.minute, seconds=now.second)
+        _set_if_present(entity_set, values, "LastChangedByUser", user, force=True)
+        _set_if_present(entity_set, values, "LastChangeDate", today, force=True)
+        _set_if_present(entity_set, values, "LastChangeTime", clock, force=True)
+        if entity_set.name == BUSINESS_PARTNER:
+            self._partner_names(values)
+
+    def after_create(
+        self, entity_set: EntitySet, record: Record, parent: tuple[EntitySet, Navigation] | None
+    ) -> None:
+        """Link a new customer/supplier role back to its partner and copy the partner's name."""
+        if parent is None:
+            return
+        parent_set, nav = parent
+        role = ROLE_NUMBER_NAVIGATIONS.get((parent_set.name, nav.name))
+        if role is None:
+            return
+        number = record.values[role]
+        partner = self.store.get(parent_set.name, (number,))
+        if partner is None:
+            return
+        updated = dict(partner.values)
+        updated[role] = number
+        self.store.put(parent_set, updated)
+        name = partner.values.get("BusinessPartnerName")
+        if role == "Customer" and name:
+            customer = dict(record.values)
+            customer.setdefault("CustomerName", None)
+            if customer.get("CustomerName") is None:
+                customer["CustomerName"] = str(name)[:80]
+                customer["CustomerFullName"] = str(partner.values.get("BusinessPartnerFullName"))
+                self.store.put(entity_set, customer)
+
+    @staticmethod
+    def _partner_names(values: dict[str, Any]) -> None:
+        if values.get("BusinessPartnerCategory") == "1":
+            parts = [values.get("FirstName"), values.get("LastName")]
+        else:
+            parts = [values.get("OrganizationBPName1"), values.get("OrganizationBPName2")]
+        name = " ".join(str(p) for p in parts if p)
+        if name:
+            values["BusinessPartnerFullName"] = name[:81]
+            values["BusinessPartnerName"] = name[:81]

@@ -1,0 +1,133 @@
+"""The OData core: one :class:`ODataRequest` in, one :class:`ODataResponse` out.
+
+HTTP routing, authentication and CSRF are done before this point (see ``gate``); ``$batch``
+parts come back in here one by one. Every rejection is an ``ODataError`` turned into SAP's error
+body in exactly one place (:meth:`ODataService.handle`).
+"""
+
+from __future__ import annotations
+
+from d365sap.emulators.s4 import errors
+from d365sap.emulators.s4.batch import handle_batch
+from d365sap.emulators.s4.edm import Model
+from d365sap.emulators.s4.journal import Journal
+from d365sap.emulators.s4.messages import MODIFYING, ODataRequest, ODataResponse
+from d365sap.emulators.s4.payload import Mode, load_json, parse_entity
+from d365sap.emulators.s4.query import parse_query
+from d365sap.emulators.s4.reads import read
+from d365sap.emulators.s4.serialize import Serializer, shape_from_names
+from d365sap.emulators.s4.store import Store
+from d365sap.emulators.s4.uri import Target, resolve, split_path
+from d365sap.emulators.s4.writes import Writer
+
+_READS = frozenset({"GET", "HEAD"})
+
+
+def _method_not_allowed(method: str, what: str) -> errors.ODataError:
+    return errors.ODataError(
+        405, errors.METHOD_NOT_ALLOWED, f"Method {method} is not allowed on {what}"
+    )
+
+
+class ODataService:
+    """API_BUSINESS_PARTNER over the in-memory store."""
+
+    def __init__(
+        self, model: Model, store: Store, writer: Writer, journal: Journal, page_size: int
+    ) -> None:
+        self.model = model
+        self.store = store
+        self.writer = writer
+        self.journal = journal
+        self.page_size = page_size
+
+    def handle(self, request: ODataRequest, *, in_batch: bool = False) -> ODataResponse:
+        """Answer ``request``; never raises for an OData-level problem."""
+        try:
+            response = self._dispatch(request, in_batch=in_batch)
+        except errors.ODataError as error:
+            response = ODataResponse.error(error, in_batch=in_batch)
+        if request.method == "HEAD":
+            response.body = b""
+        return response
+
+    def _dispatch(self, request: ODataRequest, *, in_batch: bool) -> ODataResponse:
+        segments = split_path(request.path)
+        method = request.method
+        if not segments:
+            if method not in _READS:
+                raise _method_not_allowed(method, "the service document")
+            names = list(self.model.entity_sets)
+            return ODataResponse.json(200, {"d": {"EntitySets": names}})
+        head = segments[0]
+        if head.name == "$metadata" and len(segments) == 1 and head.predicate is None:
+            if method not in _READS:
+                raise _method_not_allowed(method, "$metadata")
+            return ODataResponse(200, {"content-type": "application/xml"}, self.model.edmx)
+        if head.name == "$batch" and len(segments) == 1:
+            if in_batch:
+                raise errors.ODataError(400, errors.BATCH_INVALID, "$batch inside $batch")
+            if method != "POST":
+                raise _method_not_allowed(method, "$batch")
+            return handle_batch(self, request)
+        serializer = Serializer(self.model, self.store, request.service_root)
+        if method in _READS:
+            target = resolve(self.model, self.store, segments)
+            options = parse_query(
+                self.model, target.entity_set, request.query, single=target.single
+            )
+            return read(serializer, request, target, options, self.page_size)
+        if method not in MODIFYING:
+            raise _method_not_allowed(method, request.path)
+        target = resolve(self.model, self.store, segments)
+        if method == "DELETE":
+            self._require_entity(method, target)
+            assert target.key is not None
+            self.writer.delete(target.entity_set, target.key, request.header("if-match"))
+            return ODataResponse(204)
+        self._require_json(request)
+        if method == "POST":
+            return self._create(request, target, serializer)
+        self._require_entity(method, target)
+        assert target.key is not None
+        parsed = parse_entity(self.model, target.entity_set, load_json(request.body), Mode.UPDATE)
+        record = self.writer.update(
+            target.entity_set,
+            target.key,
+            parsed,
+            request.user,
+            request.header("if-match"),
+            replace=method == "PUT",
+        )
+        return ODataResponse(204, {"etag": record.etag})
+
+    def _create(
+        self, request: ODataRequest, target: Target, serializer: Serializer
+    ) -> ODataResponse:
+        if target.single or target.count:
+            raise _method_not_allowed("POST", f"'{request.path}' (POST needs a collection)")
+        parsed = parse_entity(self.model, target.entity_set, load_json(request.body), Mode.CREATE)
+        record = self.writer.create(target.entity_set, parsed, request.user, target.parent)
+        shape = shape_from_names(parsed.shape_names())
+        document = serializer.entity(target.entity_set, record, shape)
+        headers = {
+            "location": serializer.entity_uri(target.entity_set, record),
+            "etag": record.etag,
+        }
+        return ODataResponse.json(201, {"d": document}, headers)
+
+    @staticmethod
+    def _require_entity(method: str, target: Target) -> None:
+        if not target.single or target.prop is not None or target.key is None:
+            raise _method_not_allowed(method, "a collection (address one entity by its key)")
+
+    @staticmethod
+    def _require_json(request: ODataRequest) -> None:
+        content_type = (request.header("content-type") or "application/json").lower()
+        if "json" not in content_type:
+            raise errors.ODataError(
+                415,
+                errors.UNSUPPORTED_MEDIA,
+                f"Content type '{content_type}' is not supported by this emulator; "
+                "send application/json",
+            )
