@@ -44,7 +44,9 @@ def wsdl_schema(tmp_path_factory: pytest.TempPathFactory) -> etree.XMLSchema:
     main: Path | None = None
     for schema in wsdl.iter(f"{{{XSD_NS}}}schema"):
         # keep the prefixes declared on wsdl:definitions: type="tns:..." refers to them
-        document = etree.Element(schema.tag, attrib=dict(schema.attrib), nsmap=schema.nsmap)
+        prefixes = {k: v for k, v in schema.nsmap.items() if k is not None}
+        attributes = {str(k): str(v) for k, v in schema.attrib.items()}
+        document = etree.Element(schema.tag, attrib=attributes, nsmap=prefixes)
         document.extend(copy.deepcopy(child) for child in schema)
         if document.get("targetNamespace") == RFC_STYLE_NS:
             for imported in document.iter(f"{{{XSD_NS}}}import"):

@@ -137,24 +137,23 @@ class InboundService:
 
     def _process(self, incoming: _Request) -> Receipt:
         try:
-            idocs = self._read(incoming.body)
+            delivery = Delivery(
+                idocs=tuple(self._read(incoming.body)),
+                content_type=incoming.content_type,
+                endpoint=incoming.endpoint,
+                message_id=incoming.message_id,
+                exactly_once=incoming.content_type == SAP_IDOC,
+            )
+            return self._state.receive(delivery)
         except IdocRejectedError:
             raise
-        except Exception as exc:  # the sender must get a fault, never a dropped connection
+        except Exception as exc:  # the sender must get a fault, never a bare 500 page
             raise IdocRejectedError(
                 ExceptionName.NO_IDOCS_SAVED,
                 [f"IDoc inbound failed: {type(exc).__name__}: {exc}"],
                 faultcode="Server",
                 plain_status=500,
             ) from exc
-        delivery = Delivery(
-            idocs=tuple(idocs),
-            content_type=incoming.content_type,
-            endpoint=incoming.endpoint,
-            message_id=incoming.message_id,
-            exactly_once=incoming.content_type == SAP_IDOC,
-        )
-        return self._state.receive(delivery)
 
     def _read(self, body: bytes) -> list[ReceivedIdoc]:
         """Parse, unwrap and check a document; IdocRejectedError lists every problem found."""
