@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from d365sap.config import IdocControlSettings
-from support.e2e import MakeStack, Stack, canonical, example, idoc_document
+from support.e2e import MakeStack, Stack, idoc_document
+from support.examples import canonical, example
 
 pytestmark = pytest.mark.e2e
 
@@ -76,7 +77,7 @@ def test_example_a_creates_then_updates_the_sales_area(stack: Stack) -> None:
     assert result["backend_status"] == 201
     post = writes(stack)[-1]
     assert post["method"] == "POST"
-    assert post["path"].endswith("/A_CustomerSalesArea")
+    assert post["path"].rstrip("/").endswith("A_CustomerSalesArea")
     assert post["body"] == CREATE_BODY
     stored = stack.s4_get(KEYED_PATH, **{"$expand": "to_SalesAreaTax"})
     assert stored.status_code == 200

@@ -101,7 +101,7 @@ def error_info(error: D365SapError) -> ErrorInfo:
     """Describe ``error`` for the result body."""
     return ErrorInfo(
         type=type(error).__name__,
-        message=error.message,
+        message=error.reason if isinstance(error, ValidationError) else error.message,
         field=error.field if isinstance(error, ValidationError) else None,
         retryable=isinstance(error, TransientError),
     )
