@@ -93,7 +93,7 @@ def parse_key(entity_set: EntitySet, predicate: str, segment: str) -> Key:
     except ExpressionSyntaxError as exc:
         raise errors.ODataError(400, errors.URI_SYNTAX, f"{invalid}: {exc}") from exc
     keys = entity_set.keys
-    if len(tokens) == 2 and tokens[0].kind is Tok.LITERAL:
+    if tokens[0].kind is Tok.LITERAL:
         if len(keys) != 1:
             raise errors.ODataError(
                 400,
@@ -101,6 +101,8 @@ def parse_key(entity_set: EntitySet, predicate: str, segment: str) -> Key:
                 f"{invalid}: '{entity_set.type_name}' has {len(keys)} key properties "
                 f"({', '.join(keys)}); name each of them",
             )
+        if len(tokens) != 2:
+            raise errors.ODataError(400, errors.URI_SYNTAX, invalid)
         return (_typed_key(entity_set.properties[keys[0]], tokens[0], segment),)
     values: dict[str, Any] = {}
     index = 0

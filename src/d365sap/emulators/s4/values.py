@@ -199,9 +199,11 @@ def to_json(prop: Property, value: Any) -> Any:
 
 def _iso(moment: datetime) -> str:
     naive = moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-    return naive.strftime("%Y-%m-%dT%H:%M:%S") + (
-        f".{naive.microsecond:06d}".rstrip("0") if naive.microsecond else ""
+    text = (
+        f"{naive.year:04d}-{naive.month:02d}-{naive.day:02d}"
+        f"T{naive.hour:02d}:{naive.minute:02d}:{naive.second:02d}"
     )
+    return text + (f".{naive.microsecond:06d}".rstrip("0") if naive.microsecond else "")
 
 
 def key_literal(prop: Property, value: Any) -> str:
