@@ -110,11 +110,11 @@ class DemoEnvironment:
         settings.erp.idoc_url = f"{erp.url}/sap/bc/srt/idoc?sap-client={emu.erp.sap_client}"
         settings.erp.user = erp_user.name
         settings.erp.password = erp_user.password
-        settings.inbound.users = [
-            InboundUser(
-                name=DEMO_USER, password=SecretStr(DEMO_PASSWORD), roles=["ESBMessaging.send"]
-            )
-        ]
+        demo_user = InboundUser(
+            name=DEMO_USER, password=SecretStr(DEMO_PASSWORD), roles=["ESBMessaging.send"]
+        )
+        others = [user for user in settings.inbound.users if user.name != DEMO_USER]
+        settings.inbound.users = [*others, demo_user]
         port = settings.service.port if service_port is None else service_port
         service = BackgroundServer(
             create_service_app(settings), host=settings.service.host, port=port, name="service"
