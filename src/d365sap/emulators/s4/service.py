@@ -42,9 +42,14 @@ class ODataService:
         self.page_size = page_size
 
     def handle(self, request: ODataRequest, *, in_batch: bool = False) -> ODataResponse:
-        """Answer ``request``; never raises for an OData-level problem."""
+        """Answer ``request``; never raises for an OData-level problem.
+
+        The whole operation runs under the store lock, so a read never sees half of a
+        concurrent deep insert, change set or reset.
+        """
         try:
-            response = self._dispatch(request, in_batch=in_batch)
+            with self.store.lock:
+                response = self._dispatch(request, in_batch=in_batch)
         except errors.ODataError as error:
             response = ODataResponse.error(error, in_batch=in_batch)
         if request.method == "HEAD":
