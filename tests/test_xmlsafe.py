@@ -6,18 +6,7 @@ import pytest
 
 from d365sap.errors import ValidationError
 from d365sap.xmlsafe import local_name, parse_xml
-
-BILLION_LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE lolz [
- <!ENTITY lol "lol">
- <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
- <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
-]>
-<erpaccounts><erpaccount><id>&lol3;</id></erpaccount></erpaccounts>"""
-
-XXE = b"""<?xml version="1.0"?>
-<!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
-<erpaccounts><erpaccount><id>&xxe;</id></erpaccount></erpaccounts>"""
+from support.hostile_xml import BILLION_LAUGHS, XXE
 
 
 def test_parses_plain_documents() -> None:

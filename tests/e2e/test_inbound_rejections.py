@@ -10,19 +10,9 @@ from pydantic import SecretStr
 from d365sap.config import InboundUser
 from support.e2e import MakeStack, Stack
 from support.examples import example
+from support.hostile_xml import BILLION_LAUGHS, XXE
 
 pytestmark = pytest.mark.e2e
-
-BILLION_LAUGHS = b"""<?xml version="1.0"?>
-<!DOCTYPE erpaccounts [
- <!ENTITY a "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa">
- <!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">
- <!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">
-]>
-<erpaccounts><erpaccount><id>&c;</id></erpaccount></erpaccounts>"""
-XXE = b"""<?xml version="1.0"?>
-<!DOCTYPE erpaccounts [<!ENTITY x SYSTEM "file:///etc/passwd">]>
-<erpaccounts><erpaccount><id>&x;</id></erpaccount></erpaccounts>"""
 
 
 def assert_nothing_sent(stack: Stack) -> None:

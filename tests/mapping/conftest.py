@@ -8,22 +8,13 @@ from importlib.resources import files
 import pytest
 from lxml import etree
 
+from support.examples import canonical
+
 Edit = Callable[[bytes, Mapping[str, str | None]], bytes]
 
 
 def read_example(name: str) -> bytes:
     return files("d365sap.resources").joinpath("examples", name).read_bytes()
-
-
-def canonical(xml: bytes) -> bytes:
-    """C14N of ``xml`` after dropping whitespace-only text around child elements."""
-    root = etree.fromstring(xml)
-    for element in root.iter():
-        if len(element) and element.text is not None and not element.text.strip():
-            element.text = None
-        if element.tail is not None and not element.tail.strip():
-            element.tail = None
-    return etree.tostring(root, method="c14n")
 
 
 def edit_xml(xml: bytes, changes: Mapping[str, str | None]) -> bytes:

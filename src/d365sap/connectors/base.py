@@ -10,7 +10,8 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Callable
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import httpx2
 
@@ -90,3 +91,24 @@ def client_kwargs(
     if transport is not None:
         kwargs["transport"] = transport
     return kwargs
+
+
+class ConnectorClient:
+    """Owns one ``httpx2.AsyncClient`` (connection pool, cookies) and closes it as a context."""
+
+    _client: httpx2.AsyncClient
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from types import TracebackType
 
 import httpx2
 from lxml import etree
 
-from d365sap.connectors.base import classify_status, client_kwargs, transport_error
+from d365sap.connectors.base import (
+    ConnectorClient,
+    classify_status,
+    client_kwargs,
+    transport_error,
+)
 from d365sap.errors import PermanentError, TransientError, ValidationError
 from d365sap.xmlsafe import local_name, parse_xml
 
@@ -92,7 +96,7 @@ def parse_receipt(body: bytes, *, message_id: str, status: int) -> IdocReceipt:
     )
 
 
-class IdocClient:
+class IdocClient(ConnectorClient):
     """Sends IDoc-XML documents to one SAP ERP client."""
 
     system = "SAP ERP"
@@ -114,21 +118,6 @@ class IdocClient:
         self._client = httpx2.AsyncClient(
             auth=auth, **client_kwargs(timeout=timeout, verify=verify, transport=transport)
         )
-
-    async def __aenter__(self) -> IdocClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
 
     async def send(self, idoc_xml: bytes, *, message_id: str) -> IdocReceipt:
         """POST one IDoc document; returns the receipt or raises a classified error."""

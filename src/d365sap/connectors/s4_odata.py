@@ -13,12 +13,16 @@ import asyncio
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 import httpx2
 
-from d365sap.connectors.base import classify_status, client_kwargs, transport_error
+from d365sap.connectors.base import (
+    ConnectorClient,
+    classify_status,
+    client_kwargs,
+    transport_error,
+)
 from d365sap.connectors.odata_v2 import entity_path, eq_filter
 from d365sap.connectors.sap_errors import parse_odata_error
 from d365sap.errors import PermanentError, TransientError
@@ -43,7 +47,7 @@ def _is_create_conflict(status: int, message: str) -> bool:
     return status == 400 and ("already exist" in lowered or "duplicate" in lowered)
 
 
-class S4ODataClient:
+class S4ODataClient(ConnectorClient):
     """An OData v2 session with one S/4HANA Cloud service."""
 
     system = "S/4HANA Cloud"
@@ -69,21 +73,6 @@ class S4ODataClient:
         self._token: str | None = None
         self._token_lock = asyncio.Lock()
         self.csrf_fetches = 0
-
-    async def __aenter__(self) -> S4ODataClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
 
     def url(self, path: str) -> str:
         """Absolute URL of ``path`` below the service root."""
