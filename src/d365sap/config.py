@@ -175,6 +175,46 @@ class ErpSettings(SecretRef):
         return value
 
 
+class RetrySettings(_Section):
+    """Back-off of transient failures (timeouts, 5xx, 429, locks)."""
+
+    max_attempts: int = Field(default=8, ge=1, le=100, description="including the first attempt")
+    base_delay_seconds: float = Field(default=1.0, gt=0)
+    max_delay_seconds: float = Field(default=300.0, gt=0)
+    jitter: float = Field(default=0.5, ge=0, le=1, description="spread of each delay, 0..1")
+
+
+class RuntimeSettings(_Section):
+    """How accepted messages are queued and processed."""
+
+    kind: Literal["embedded", "procrastinate"] = Field(
+        default="embedded",
+        description="embedded: workers in the service (SQLite or PostgreSQL); "
+        "procrastinate: `d365sap worker` processes on PostgreSQL",
+    )
+    sync_wait_seconds: float = Field(
+        default=30.0, ge=0, description="how long the legacy endpoints wait for the outcome"
+    )
+    respond_async: bool = Field(
+        default=False, description="answer 202 at once (also per request: Prefer: respond-async)"
+    )
+    concurrency: dict[str, int] = Field(
+        default_factory=lambda: {"s4hc": 8, "erp": 4, "default": 4},
+        description="messages processed at once per target system",
+    )
+    poll_interval_seconds: float = Field(default=1.0, gt=0)
+    lease_seconds: float = Field(default=60.0, ge=1)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+
+    @field_validator("concurrency")
+    @classmethod
+    def _positive(cls, value: dict[str, int]) -> dict[str, int]:
+        for queue, limit in value.items():
+            if limit < 1:
+                raise ValueError(f"concurrency of {queue!r} must be at least 1")
+        return value
+
+
 class LoggingSettings(_Section):
     """Structured logs."""
 
@@ -194,6 +234,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     s4: S4Settings = Field(default_factory=S4Settings)
     erp: ErpSettings = Field(default_factory=ErpSettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     emulators: EmulatorsSettings = Field(default_factory=EmulatorsSettings)
 
@@ -210,10 +251,12 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
     @model_validator(mode="after")
-    def _users_unique(self) -> Settings:
+    def _consistent(self) -> Settings:
         names = [u.name for u in self.inbound.users]
         if len(names) != len(set(names)):
             raise ValueError("inbound.users: user names must be unique")
+        if self.runtime.kind == "procrastinate" and not self.store.url.startswith("postgresql"):
+            raise ValueError("runtime.kind: procrastinate needs a postgresql store.url")
         return self
 
     def secret_problems(self) -> list[tuple[str, str]]:

@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from d365sap.config import IdocControlSettings
+from d365sap.config import IdocControlSettings, RetrySettings
+from d365sap.emulators.erp.app import create_app as create_erp_app
+from d365sap.web.serving import BackgroundServer
 from support.e2e import MakeStack, Stack, idoc_document
 from support.examples import canonical, example
 
@@ -61,6 +63,11 @@ KEYED_PATH = (
 )
 
 
+def renamed(body: bytes) -> bytes:
+    """The same sales data with an unmapped field changed: a new message, the same S/4 body."""
+    return body.replace(b"<name>S/4HANA Cloud 1710 / 10 / 00</name>", b"<name>S/4HANA 1710</name>")
+
+
 def writes(stack: Stack) -> list[dict[str, Any]]:
     return [r for r in stack.s4_requests() if r["method"] in ("POST", "PATCH", "MERGE", "PUT")]
 
@@ -83,7 +90,7 @@ def test_example_a_creates_then_updates_the_sales_area(stack: Stack) -> None:
     assert stored.status_code == 200
     assert stored.json()["d"]["to_SalesAreaTax"]["results"][0]["CustomerTaxCategory"] == "UTXJ"
 
-    updated = stack.send(example("in_erpaccountdetails_S4HC.xml"))
+    updated = stack.send(renamed(example("in_erpaccountdetails_S4HC.xml")))
     assert updated.status_code == 200, updated.text
     assert updated.json()["outcome"] == "updated"
     patch = writes(stack)[-1]
@@ -132,7 +139,7 @@ def test_unknown_customer_returns_s4s_error_text(stack: Stack) -> None:
 def test_expired_csrf_token_is_refetched(stack: Stack) -> None:
     assert stack.send(example("in_erpaccountdetails_S4HC.xml")).status_code == 201
     stack.expire_csrf()
-    response = stack.send(example("in_erpaccountdetails_S4HC.xml"))
+    response = stack.send(renamed(example("in_erpaccountdetails_S4HC.xml")))
     assert response.status_code == 200, response.text
     assert response.json()["outcome"] == "updated"
 
@@ -233,10 +240,36 @@ def test_duplicate_message_id_is_processed_once(stack: Stack) -> None:
     assert len(stack.idocs()) == 1
 
 
-def test_erp_down_is_a_retryable_gateway_error(stack: Stack) -> None:
+def test_erp_down_without_retries_left_is_a_gateway_error(make_stack: MakeStack) -> None:
+    stack = make_stack(runtime={"retry": RetrySettings(max_attempts=1)})
     stack.env.servers[1].stop()  # the ERP emulator
     response = stack.send(example("in_erpaccountdetails_ECC.xml"))
     assert response.status_code == 502, response.text
     result = response.json()
     assert result["error"]["retryable"] is True
     assert stack.message(result["message_id"])["status"] == "failed"
+
+
+def test_erp_down_for_a_while_is_caught_up(make_stack: MakeStack) -> None:
+    stack = make_stack(
+        runtime={
+            "sync_wait_seconds": 0.5,
+            "retry": RetrySettings(base_delay_seconds=0.2, max_delay_seconds=0.5, jitter=0),
+        }
+    )
+    erp = stack.env.servers[1]
+    erp.stop()
+    response = stack.send(example("in_erpaccountdetails_ECC.xml"))
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["outcome"] == "accepted"
+    assert accepted["status"] in ("queued", "processing", "retrying")
+    assert response.headers["location"] == accepted["status_url"]
+    restarted = BackgroundServer(
+        create_erp_app(stack.env.settings.emulators.erp), port=erp.port, name="erp-again"
+    ).start()
+    stack.env.servers[1] = restarted
+    message = stack.wait_final(accepted["message_id"])
+    assert message["status"] == "done", message
+    assert message["attempts"] >= 2
+    assert len(stack.idocs()) == 1

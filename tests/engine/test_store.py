@@ -1,100 +1,208 @@
-"""The message store on SQLite and PostgreSQL: persist, dedupe, record steps, read back."""
+"""The message store on SQLite and PostgreSQL: persist with its job, dedupe, attempts, versions."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import inspect
+import pytest
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import Session
 
-from d365sap.engine.store import DONE, FAILED, PROCESSING, RECEIVED, MessageStore
+from d365sap.engine.queue import add_job
+from d365sap.engine.runtime import JobRequest
+from d365sap.engine.store import Arrival, MessageStore, Outcome
+from d365sap.engine.tables import JobRow
 from d365sap.engine.trace import Trace
+from d365sap.engine.views import DONE, FAILED, PROCESSING, QUEUED, RETRYING, SUPERSEDED
 
 
-def accept(store: MessageStore, source_id: str | None = None, payload: bytes = b"<x/>") -> str:
-    message, duplicate = store.accept(
-        flow="customer",
+class TableEnqueuer:
+    """Enqueues into the embedded job table, like the embedded runtime."""
+
+    def enqueue(self, session: Session, job: JobRequest) -> None:
+        add_job(session, job)
+
+
+class FailingEnqueuer:
+    def enqueue(self, session: Session, job: JobRequest) -> None:
+        raise RuntimeError("queue down")
+
+
+def arrival(
+    payload: bytes = b"<x/>",
+    *,
+    key: str | None = "K1",
+    source_id: str | None = None,
+    flow: str = "customer",
+) -> Arrival:
+    return Arrival(
+        flow=flow,
         payload=payload,
         content_type="application/xml",
         correlation_id="corr-1",
         source_id=source_id,
+        route="s4hc" if key else None,
+        business_key=key,
+        queue="s4hc",
     )
+
+
+def accept(store: MessageStore, *args: object, **kwargs: object) -> str:
+    message, duplicate = store.accept(arrival(*args, **kwargs), TableEnqueuer())  # type: ignore[arg-type]
     assert not duplicate
     return message.id
 
 
+def jobs(store: MessageStore) -> list[JobRow]:
+    with store.sessions() as session:
+        return list(session.scalars(select(JobRow).order_by(JobRow.id)).all())
+
+
+def settle(
+    store: MessageStore, message_id: str, status: str = DONE, *, retry: bool = False
+) -> None:
+    started = store.begin_attempt(message_id)
+    assert not isinstance(started, str)
+    _, attempt = started
+    next_at = datetime.now(UTC) + timedelta(seconds=30) if retry else None
+    store.settle(
+        message_id,
+        attempt=attempt,
+        outcome=Outcome(
+            status=status, outcome="created", http_status=201, result={"a": 1}, error=None
+        ),
+        trace=Trace(),
+        next_attempt_at=next_at,
+    )
+
+
 def test_schema_is_migrated(store: MessageStore) -> None:
     tables = set(inspect(store.engine).get_table_names())
-    assert {"messages", "message_steps", "message_payloads", "alembic_version"} <= tables
+    assert {
+        "messages",
+        "message_steps",
+        "message_payloads",
+        "message_versions",
+        "jobs",
+        "record_versions",
+        "counters",
+        "alembic_version",
+    } <= tables
 
 
-def test_accept_persists_before_processing(store: MessageStore) -> None:
-    message_id = accept(store, payload=b"<erpaccounts/>")
+def test_message_and_job_are_stored_together(store: MessageStore) -> None:
+    message_id = accept(store, b"<erpaccounts/>")
     stored = store.get(message_id)
     assert stored is not None
-    assert stored.status == RECEIVED
-    assert stored.payload == b"<erpaccounts/>"
-    assert stored.attempts == 0
+    assert (stored.status, stored.payload, stored.attempts, stored.version) == (
+        QUEUED,
+        b"<erpaccounts/>",
+        0,
+        1,
+    )
+    assert stored.versions[0].comment == "as received"
+    assert [j.message_id for j in jobs(store)] == [message_id]
+    assert stored.lock_key == "customer:s4hc:K1"
+
+
+def test_nothing_is_stored_when_enqueueing_fails(store: MessageStore) -> None:
+    with pytest.raises(RuntimeError, match="queue down"):
+        store.accept(arrival(), FailingEnqueuer())
+    assert store.list() == []
+    assert jobs(store) == []
+
+
+def test_arrival_numbers_increase(store: MessageStore) -> None:
+    ids = [accept(store, f"<x n='{n}'/>".encode()) for n in range(5)]
+    seqs = [store.get(i).seq for i in ids]  # type: ignore[union-attr]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 5
 
 
 def test_duplicate_source_id_returns_first_message(store: MessageStore) -> None:
     first = accept(store, source_id="MSG-1")
-    again, duplicate = store.accept(
-        flow="customer",
-        payload=b"<other/>",
-        content_type="application/xml",
-        correlation_id="corr-2",
-        source_id="MSG-1",
-    )
-    assert duplicate
-    assert again.id == first
-    assert len(store.list()) == 1
-    # the same source id in another flow is a different message
-    _, other_flow_duplicate = store.accept(
-        flow="sales_order",
-        payload=b"<x/>",
-        content_type="application/xml",
-        correlation_id="c",
-        source_id="MSG-1",
-    )
-    assert not other_flow_duplicate
+    again, duplicate = store.accept(arrival(b"<other/>", source_id="MSG-1"), TableEnqueuer())
+    assert duplicate and again.id == first
+    assert len(store.list()) == 1 and len(jobs(store)) == 1
+    _, other_flow = store.accept(arrival(source_id="MSG-1", flow="sales_order"), TableEnqueuer())
+    assert not other_flow
 
 
-def test_messages_without_source_id_are_never_deduplicated(store: MessageStore) -> None:
-    accept(store)
-    accept(store)
-    assert len(store.list()) == 2
+def test_repeat_of_the_latest_payload_is_a_duplicate(store: MessageStore) -> None:
+    first = accept(store, b"<a/>")
+    again, duplicate = store.accept(arrival(b"<a/>"), TableEnqueuer())
+    assert duplicate and again.id == first
+    # A -> B -> A: the third one is a real change back, not a duplicate
+    accept(store, b"<b/>")
+    third, duplicate = store.accept(arrival(b"<a/>"), TableEnqueuer())
+    assert not duplicate and third.id != first
+    # same payload for another record is not a duplicate either
+    accept(store, b"<a/>", key="K2")
 
 
-def test_attempt_steps_and_outcome(store: MessageStore) -> None:
+def test_repeat_of_a_failed_message_is_processed_again(store: MessageStore) -> None:
+    first = accept(store, b"<a/>")
+    settle(store, first, FAILED)
+    again, duplicate = store.accept(arrival(b"<a/>"), TableEnqueuer())
+    assert not duplicate and again.id != first
+
+
+def test_attempts_retry_and_outcome(store: MessageStore) -> None:
     message_id = accept(store)
-    attempt = store.start_attempt(message_id, route="s4hc", business_key="17100001/1710/10/00")
-    assert attempt == 1
-    running = store.get(message_id)
-    assert running is not None and running.status == PROCESSING
+    settle(store, message_id, FAILED, retry=True)
+    waiting = store.get(message_id)
+    assert waiting is not None
+    assert waiting.status == RETRYING and waiting.next_attempt_at is not None
+    started = store.begin_attempt(message_id)
+    assert not isinstance(started, str)
+    _, attempt = started
+    assert attempt == 2 and store.status_of(message_id).status == PROCESSING  # type: ignore[union-attr]
     trace = Trace(log_payloads=True)
-    with trace.step("s4.check_sales_area") as step:
-        step.reply(200, "0 result(s)")
     with trace.step("s4.create_sales_area") as step:
         step.reply(201, b'{"d":{}}')
     trace.snapshot("mapped.create", "application/json", '{"Customer":"17100001"}')
-    store.complete(
+    store.settle(
         message_id,
         attempt=attempt,
-        status=DONE,
-        outcome="created",
-        http_status=201,
-        result={"outcome": "created"},
-        error=None,
+        outcome=Outcome(
+            status=DONE, outcome="created", http_status=201, result={"o": 1}, error=None
+        ),
         trace=trace,
     )
     done = store.get(message_id)
-    assert done is not None
-    assert (done.status, done.outcome, done.http_status) == (DONE, "created", 201)
-    assert done.finished_at is not None
-    assert [s.name for s in done.steps] == ["s4.check_sales_area", "s4.create_sales_area"]
-    assert done.steps[1].backend_status == 201
+    assert done is not None and done.final
+    assert (done.status, done.outcome, done.attempts) == (DONE, "created", 2)
+    assert [s.attempt for s in done.steps] == [2]
     assert done.payloads[0].stage == "mapped.create"
-    assert store.list(business_key="17100001/1710/10/00")[0].id == message_id
+    assert store.begin_attempt(message_id) == "final"
+
+
+def test_older_message_is_superseded_by_a_newer_applied_one(store: MessageStore) -> None:
+    older = accept(store, b"<v1/>")
+    newer = accept(store, b"<v2/>")
+    settle(store, newer, DONE)
+    assert store.begin_attempt(older) == SUPERSEDED
+    view = store.get(older)
+    assert view is not None and view.status == SUPERSEDED and newer in (view.error or "")
+    # a message of another record is not affected
+    other = accept(store, b"<v1/>", key="K2")
+    assert not isinstance(store.begin_attempt(other), str)
+
+
+def test_requeue_with_a_new_version(store: MessageStore) -> None:
+    message_id = accept(store, b"<bad/>")
+    settle(store, message_id, FAILED)
+    with store.sessions.begin() as session:
+        session.query(JobRow).delete()
+    view = store.requeue(message_id, TableEnqueuer(), payload=b"<good/>", comment="fixed sales org")
+    assert (view.status, view.version, view.payload) == (QUEUED, 2, b"<good/>")
+    full = store.get(message_id)
+    assert full is not None
+    assert [(v.version, v.payload, v.comment) for v in full.versions] == [
+        (1, b"<bad/>", "as received"),
+        (2, b"<good/>", "fixed sales org"),
+    ]
+    assert [j.message_id for j in jobs(store)] == [message_id]
 
 
 def test_masker_applies_to_snapshots(tmp_path: Path) -> None:
@@ -102,37 +210,27 @@ def test_masker_applies_to_snapshots(tmp_path: Path) -> None:
         f"sqlite:///{tmp_path / 'm.db'}", masker=lambda body, _ct: body.replace("secret", "***")
     )
     message_id = accept(masked)
+    started = masked.begin_attempt(message_id)
+    assert not isinstance(started, str)
     trace = Trace(log_payloads=True)
     trace.snapshot("inbound", "application/xml", "<name>secret</name>")
-    masked.complete(
+    masked.settle(
         message_id,
-        attempt=1,
-        status=FAILED,
-        outcome="error",
-        http_status=400,
-        result=None,
-        error="bad",
+        attempt=started[1],
+        outcome=Outcome(status=FAILED, outcome="error", http_status=400, result=None, error="bad"),
         trace=trace,
     )
     stored = masked.get(message_id)
-    assert stored is not None
-    assert stored.payloads[0].body == "<name>***</name>"
+    assert stored is not None and stored.payloads[0].body == "<name>***</name>"
     masked.close()
 
 
-def test_list_filters(store: MessageStore) -> None:
-    a = accept(store)
-    b = accept(store)
-    store.complete(
-        b,
-        attempt=1,
-        status=FAILED,
-        outcome="error",
-        http_status=502,
-        result=None,
-        error="S/4 down",
-        trace=Trace(),
-    )
+def test_list_filters_and_counts(store: MessageStore) -> None:
+    a = accept(store, b"<a/>")
+    b = accept(store, b"<b/>", key="K2")
+    settle(store, b, FAILED)
     assert [m.id for m in store.list(status=FAILED)] == [b]
-    assert {m.id for m in store.list(flow="customer")} == {a, b}
+    assert [m.id for m in store.list(oldest_first=True)] == [a, b]
+    assert [m.id for m in store.list(business_key="K2")] == [b]
     assert store.list(flow="nothing") == []
+    assert store.counts() == {QUEUED: 1, FAILED: 1}

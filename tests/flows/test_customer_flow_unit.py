@@ -10,6 +10,7 @@ from d365sap.config import IdocControlSettings
 from d365sap.connectors.idoc import IdocClient, IdocReceipt
 from d365sap.connectors.s4_odata import ODataReply, S4ODataClient
 from d365sap.engine.trace import Trace
+from d365sap.engine.types import Description
 from d365sap.errors import ConflictError, PreconditionFailedError, TransientError
 from d365sap.flows.customer import CustomerFlow, CustomerFlowOptions
 from d365sap.flows.result import Outcome
@@ -151,5 +152,8 @@ async def test_timeouts_map_to_504() -> None:
 
 def test_describe_never_raises() -> None:
     f = flow(ScriptedS4(found=False))
-    assert f.describe(b"<broken") == (None, None)
-    assert f.describe(example("in_erpaccountdetails_S4HC.xml")) == ("s4hc", "17100001/1710/10/00")
+    assert f.describe(b"<broken") == Description()
+    assert f.describe(example("in_erpaccountdetails_S4HC.xml")) == Description(
+        route="s4hc", business_key="17100001/1710/10/00", queue="s4hc"
+    )
+    assert f.describe(example("in_erpaccounts_ECC.xml")).queue == "erp"

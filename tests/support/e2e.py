@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -72,6 +73,17 @@ class Stack:
         response = self.http.get(f"{self.env.service_url}/api/messages/{message_id}")
         response.raise_for_status()
         return dict(response.json())
+
+    def wait_final(self, message_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Poll the message API until the message is settled."""
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.message(message_id)
+            if message["status"] in ("done", "failed", "discarded", "superseded"):
+                return message
+            if time.monotonic() > deadline:
+                raise AssertionError(f"message not settled in {timeout} s: {message}")
+            time.sleep(0.05)
 
     def close(self) -> None:
         self.http.close()

@@ -1,143 +1,123 @@
-"""Accepting and processing messages: persist first, then run the flow, then record the outcome.
+"""Processing one stored message: the worker side of every runtime.
 
-A message is written to the store before anything is sent anywhere, so nothing a caller handed
-over can be lost without a trace. A message that carries a source id (``SapMessageId`` or
-``X-Message-Id``) that was seen before is not processed again: the first message's result is
-returned. The queue and retries of the durable runtime build on :meth:`Processor.process`.
+For a message taken from the queue the processor checks it is still open and not overtaken by a
+newer message of the same record, runs its flow, and records the attempt. A transient failure is
+scheduled for another attempt (exponential back-off, ``Retry-After`` honoured) until the attempts
+are used up; a permanent one is parked as failed with the back end's message. The decision goes
+back to the runtime, which keeps or drops the job.
 """
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from typing import Any
+import asyncio
+from collections.abc import Callable
 
 import anyio.to_thread
 import structlog
 
-from d365sap.engine.store import FAILED, MessageStore, MessageView
+from d365sap.engine.retry import RetryPolicy
+from d365sap.engine.runtime import FINISHED, Decision
+from d365sap.engine.store import MessageStore, Outcome
 from d365sap.engine.trace import Trace
 from d365sap.engine.types import Flow
+from d365sap.engine.views import FAILED
 
 log = structlog.get_logger("d365sap.engine")
 
-
-@dataclass(frozen=True)
-class Processed:
-    """What the caller gets back for one inbound message."""
-
-    message_id: str
-    http_status: int
-    body: dict[str, Any]
-    duplicate: bool = False
-
-
-def new_correlation_id() -> str:
-    """A fresh correlation id for a message that arrived without one."""
-    return uuid.uuid4().hex
+Listener = Callable[[str], None]
 
 
 class Processor:
     """Runs flows over messages kept in a :class:`MessageStore`."""
 
-    def __init__(self, store: MessageStore, flows: dict[str, Flow], *, log_payloads: bool) -> None:
+    def __init__(
+        self,
+        store: MessageStore,
+        flows: dict[str, Flow],
+        *,
+        retry: RetryPolicy,
+        log_payloads: bool = False,
+    ) -> None:
         self.store = store
         self.flows = flows
+        self.retry = retry
         self.log_payloads = log_payloads
+        self._listeners: list[Listener] = []
 
-    async def submit(
-        self,
-        flow_name: str,
-        payload: bytes,
-        *,
-        content_type: str,
-        correlation_id: str,
-        source_id: str | None = None,
-    ) -> Processed:
-        """Persist ``payload`` as a new message of ``flow_name`` and process it now."""
-        message, duplicate = await anyio.to_thread.run_sync(
-            lambda: self.store.accept(
-                flow=flow_name,
-                payload=payload,
-                content_type=content_type,
-                correlation_id=correlation_id,
-                source_id=source_id,
-            )
-        )
-        if duplicate:
-            log.info("duplicate message", message_id=message.id, source_id=source_id)
-            return self._replay(message)
-        return await self.process(message.id, payload, flow_name, correlation_id)
+    def on_settled(self, listener: Listener) -> None:
+        """Call ``listener(message_id)`` whenever an attempt has been recorded."""
+        self._listeners.append(listener)
 
-    def _replay(self, message: MessageView) -> Processed:
-        body = dict(message.result or {"outcome": message.status})
-        body["duplicate"] = True
-        body["message_id"] = message.id
-        return Processed(
-            message_id=message.id,
-            http_status=message.http_status or 202,
-            body=body,
-            duplicate=True,
-        )
+    def _settled(self, message_id: str) -> None:
+        for listener in self._listeners:
+            listener(message_id)
 
-    async def process(
-        self, message_id: str, payload: bytes, flow_name: str, correlation_id: str
-    ) -> Processed:
-        """Run the flow for a stored message and record steps and outcome."""
-        flow = self.flows[flow_name]
-        route, business_key = flow.describe(payload)
-        attempt = await anyio.to_thread.run_sync(
-            lambda: self.store.start_attempt(message_id, route=route, business_key=business_key)
-        )
+    async def process(self, message_id: str) -> Decision:
+        """Process the message once; tell the runtime whether to keep its job for a retry."""
+        started = await anyio.to_thread.run_sync(lambda: self.store.begin_attempt(message_id))
+        if isinstance(started, str):
+            log.info("message skipped", message_id=message_id, reason=started)
+            self._settled(message_id)
+            return FINISHED
+        message, attempt = started
         bound = log.bind(
             message_id=message_id,
-            correlation_id=correlation_id,
-            flow=flow_name,
-            route=route,
-            key=business_key,
+            correlation_id=message.correlation_id,
+            flow=message.flow,
+            route=message.route,
+            key=message.business_key,
             attempt=attempt,
         )
+        flow = self.flows[message.flow]
         trace = Trace(log_payloads=self.log_payloads)
-        trace.snapshot("inbound", "application/xml", payload)
+        trace.snapshot("inbound", message.content_type, message.payload)
         try:
-            output = await flow.run(payload, trace, message_id=message_id)
-        except Exception as exc:
-            # A bug, not a business error: record it so the message is not left half-done.
-            bound.exception("flow crashed")
-            crash = f"internal error: {exc.__class__.__name__}: {exc}"
-            await anyio.to_thread.run_sync(
-                lambda: self.store.complete(
-                    message_id,
-                    attempt=attempt,
-                    status=FAILED,
-                    outcome="error",
-                    http_status=500,
-                    result=None,
-                    error=crash,
-                    trace=trace,
-                )
-            )
+            output = await flow.run(message.payload, trace, message_id=message_id)
+        except asyncio.CancelledError:
             raise
+        except Exception as exc:
+            # A bug, not a business error: park the message so it is not lost half-done.
+            bound.exception("flow crashed")
+            outcome = Outcome(
+                status=FAILED,
+                outcome="error",
+                http_status=500,
+                result=None,
+                error=f"internal error: {exc.__class__.__name__}: {exc}",
+            )
+            await anyio.to_thread.run_sync(
+                lambda: self.store.settle(message_id, attempt=attempt, outcome=outcome, trace=trace)
+            )
+            self._settled(message_id)
+            return FINISHED
         body = output.body()
         body["message_id"] = message_id
-        body["correlation_id"] = correlation_id
-        status = output.store_status()
+        body["correlation_id"] = message.correlation_id
+        retryable, retry_after = output.retry_hint()
+        next_run = self.retry.next_run(attempt, retry_after) if retryable else None
+        if next_run is not None:
+            body["status"] = "retrying"
+            body["next_attempt_at"] = next_run.isoformat()
+        outcome = Outcome(
+            status=output.store_status(),
+            outcome=str(body.get("outcome")),
+            http_status=output.http_status,
+            result=body,
+            error=output.error_text(),
+        )
         await anyio.to_thread.run_sync(
-            lambda: self.store.complete(
-                message_id,
-                attempt=attempt,
-                status=status,
-                outcome=str(body.get("outcome")),
-                http_status=output.http_status,
-                result=body,
-                error=output.error_text(),
-                trace=trace,
+            lambda: self.store.settle(
+                message_id, attempt=attempt, outcome=outcome, trace=trace, next_attempt_at=next_run
             )
         )
         bound.info(
-            "message processed",
-            outcome=body.get("outcome"),
+            "message attempt recorded",
+            outcome=outcome.outcome,
+            status="retrying" if next_run else outcome.status,
             http_status=output.http_status,
             steps=len(trace.steps),
         )
-        return Processed(message_id=message_id, http_status=output.http_status, body=body)
+        self._settled(message_id)
+        if next_run is not None:
+            return Decision("retry", next_run)
+        return FINISHED

@@ -1,136 +1,93 @@
-"""The message store: every inbound message is persisted before it is processed.
+"""The message store: every inbound message is persisted, numbered and queued in one transaction.
 
-A message row holds the payload (needed to process, retry and reprocess it), its routing, status
-and final result; its steps and optional payload snapshots are written with the outcome. Methods
-are synchronous (SQLAlchemy sessions); async callers run them in a worker thread.
+A message row holds the current payload (every version is kept beside it), its arrival number,
+its routing and delivery state; its steps and optional payload snapshots are written with each
+attempt's outcome. Methods are synchronous (SQLAlchemy sessions); async callers run them in a
+worker thread.
 """
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from d365sap.engine.db import make_engine, migrate
-from d365sap.engine.tables import MessageRow, PayloadRow, StepRow
+from d365sap.engine.guard import mark_applied, newer_applied
+from d365sap.engine.runtime import Enqueuer, JobRequest
+from d365sap.engine.tables import (
+    CounterRow,
+    MessageRow,
+    MessageVersionRow,
+    PayloadRow,
+    StepRow,
+)
 from d365sap.engine.trace import Trace
+from d365sap.engine.views import (
+    DONE,
+    FAILED,
+    FINAL_STATUSES,
+    PROCESSING,
+    QUEUED,
+    RETRYING,
+    SUPERSEDED,
+    MessageView,
+    message_view,
+)
 
 Masker = Callable[[str, str], str]
-
-RECEIVED = "received"
-PROCESSING = "processing"
-DONE = "done"
-DISCARDED = "discarded"
-FAILED = "failed"
-FINAL_STATUSES = frozenset({DONE, DISCARDED, FAILED})
+MESSAGE_SEQ = "message_seq"
+# A repeat of the latest message of a record is a duplicate, unless that one ended like this:
+REPEATABLE_STATUSES = frozenset({FAILED, SUPERSEDED})
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class StepView:
-    """A processing step as stored."""
-
-    attempt: int
-    seq: int
-    name: str
-    status: str
-    started_at: datetime
-    duration_ms: float
-    detail: str | None
-    backend_status: int | None
-    backend_reply: str | None
+def payload_hash(payload: bytes) -> str:
+    """The deduplication hash of a payload without a source id."""
+    return hashlib.sha256(payload).hexdigest()
 
 
 @dataclass(frozen=True)
-class PayloadView:
-    """A payload snapshot as stored."""
+class Arrival:
+    """What the intake knows about a message before storing it."""
 
-    stage: str
-    content_type: str
-    body: str
-
-
-@dataclass(frozen=True)
-class MessageView:
-    """A read-only copy of a message row (and, when asked for, its steps and snapshots)."""
-
-    id: str
     flow: str
+    payload: bytes
+    content_type: str
+    correlation_id: str
     source_id: str | None
-    business_key: str | None
     route: str | None
+    business_key: str | None
+    queue: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One attempt's result as the store records it."""
+
     status: str
     outcome: str | None
     http_status: int | None
-    error: str | None
     result: dict[str, Any] | None
-    content_type: str
-    payload: bytes
-    correlation_id: str
-    attempts: int
-    created_at: datetime
-    updated_at: datetime
-    finished_at: datetime | None
-    steps: tuple[StepView, ...] = field(default_factory=tuple)
-    payloads: tuple[PayloadView, ...] = field(default_factory=tuple)
-
-
-def _view(
-    row: MessageRow, steps: Sequence[StepRow] = (), payloads: Sequence[PayloadRow] = ()
-) -> MessageView:
-    return MessageView(
-        id=row.id,
-        flow=row.flow,
-        source_id=row.source_id,
-        business_key=row.business_key,
-        route=row.route,
-        status=row.status,
-        outcome=row.outcome,
-        http_status=row.http_status,
-        error=row.error,
-        result=dict(row.result) if row.result is not None else None,
-        content_type=row.content_type,
-        payload=row.payload,
-        correlation_id=row.correlation_id,
-        attempts=row.attempts,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        finished_at=row.finished_at,
-        steps=tuple(
-            StepView(
-                attempt=s.attempt,
-                seq=s.seq,
-                name=s.name,
-                status=s.status,
-                started_at=s.started_at,
-                duration_ms=s.duration_ms,
-                detail=s.detail,
-                backend_status=s.backend_status,
-                backend_reply=s.backend_reply,
-            )
-            for s in steps
-        ),
-        payloads=tuple(
-            PayloadView(stage=p.stage, content_type=p.content_type, body=p.body) for p in payloads
-        ),
-    )
+    error: str | None
 
 
 class MessageStore:
-    """Persistence of messages, their steps and outcomes."""
+    """Persistence of messages, their versions, steps and outcomes."""
 
     def __init__(self, engine: Engine, *, masker: Masker | None = None) -> None:
         self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
         self._masker = masker
 
     @classmethod
@@ -144,87 +101,158 @@ class MessageStore:
         """Release the connection pool."""
         self.engine.dispose()
 
-    def accept(
-        self,
-        *,
-        flow: str,
-        payload: bytes,
-        content_type: str,
-        correlation_id: str,
-        source_id: str | None = None,
-    ) -> tuple[MessageView, bool]:
-        """Persist a new inbound message; with a known ``source_id`` return the first one instead.
+    # -- intake -------------------------------------------------------------------------------
 
-        Returns the message and whether it was a duplicate.
+    def accept(self, arrival: Arrival, enqueuer: Enqueuer) -> tuple[MessageView, bool]:
+        """Store and enqueue a new message in one transaction, unless it is a duplicate.
+
+        A duplicate (same source id, or without one the same payload as the latest message of
+        the same record) returns the first message and ``True``.
         """
+        message_id = str(uuid.uuid4())
+        lock_key = self._lock_key(arrival, message_id)
+        digest = payload_hash(arrival.payload)
+        try:
+            with self.sessions.begin() as session:
+                if arrival.source_id is None:
+                    first = self._same_as_latest(session, arrival.flow, lock_key, digest)
+                    if first is not None:
+                        return message_view(first), True
+                row = self._insert(session, arrival, message_id, lock_key, digest)
+                enqueuer.enqueue(
+                    session, JobRequest(message_id=row.id, queue=row.queue, lock_key=lock_key)
+                )
+        except IntegrityError:
+            if arrival.source_id is None:
+                raise
+            existing = self.find_by_source(arrival.flow, arrival.source_id)
+            if existing is None:
+                raise
+            return existing, True
+        return message_view(row), False
+
+    @staticmethod
+    def _lock_key(arrival: Arrival, message_id: str) -> str:
+        if arrival.business_key:
+            return f"{arrival.flow}:{arrival.route}:{arrival.business_key}"[:300]
+        return f"{arrival.flow}:message:{message_id}"
+
+    @staticmethod
+    def _same_as_latest(
+        session: Session, flow: str, lock_key: str, digest: str
+    ) -> MessageRow | None:
+        latest = session.scalars(
+            select(MessageRow)
+            .where(MessageRow.flow == flow, MessageRow.lock_key == lock_key)
+            .order_by(MessageRow.seq.desc())
+            .limit(1)
+        ).first()
+        if latest is None or latest.payload_hash != digest:
+            return None
+        if latest.status in REPEATABLE_STATUSES:
+            return None
+        return latest
+
+    def _insert(
+        self, session: Session, arrival: Arrival, message_id: str, lock_key: str, digest: str
+    ) -> MessageRow:
         now = _now()
+        counter = session.get(CounterRow, MESSAGE_SEQ, with_for_update=True)
+        if counter is None:
+            counter = CounterRow(name=MESSAGE_SEQ, value=0)
+            session.add(counter)
+        counter.value += 1
         row = MessageRow(
-            id=str(uuid.uuid4()),
-            flow=flow,
-            source_id=source_id,
-            status=RECEIVED,
-            content_type=content_type,
-            payload=payload,
-            correlation_id=correlation_id,
+            id=message_id,
+            flow=arrival.flow,
+            seq=counter.value,
+            source_id=arrival.source_id,
+            payload_hash=digest,
+            route=arrival.route,
+            business_key=arrival.business_key,
+            queue=arrival.queue,
+            lock_key=lock_key,
+            status=QUEUED,
+            content_type=arrival.content_type,
+            payload=arrival.payload,
+            version=1,
+            correlation_id=arrival.correlation_id,
             attempts=0,
             created_at=now,
             updated_at=now,
         )
-        try:
-            with self._sessions.begin() as session:
-                session.add(row)
-        except IntegrityError:
-            if source_id is None:
-                raise
-            existing = self.find_by_source(flow, source_id)
-            if existing is None:
-                raise
-            return existing, True
-        return _view(row), False
+        session.add(row)
+        session.add(
+            MessageVersionRow(
+                message_id=message_id,
+                version=1,
+                content_type=arrival.content_type,
+                payload=arrival.payload,
+                comment="as received",
+                created_at=now,
+            )
+        )
+        session.flush()
+        return row
 
     def find_by_source(self, flow: str, source_id: str) -> MessageView | None:
         """The message accepted earlier with this source id, if any."""
-        with self._sessions() as session:
+        with self.sessions() as session:
             row = session.scalars(
                 select(MessageRow).where(MessageRow.flow == flow, MessageRow.source_id == source_id)
             ).first()
-            return _view(row) if row else None
+            return message_view(row) if row else None
 
-    def start_attempt(self, message_id: str, *, route: str | None, business_key: str | None) -> int:
-        """Mark the message as being processed; returns the attempt number (1, 2, …)."""
-        with self._sessions.begin() as session:
-            row = session.get_one(MessageRow, message_id)
+    # -- processing ---------------------------------------------------------------------------
+
+    def begin_attempt(self, message_id: str) -> tuple[MessageView, int] | str:
+        """Start an attempt: the message and attempt number, or why it must not run.
+
+        Returns ``"final"`` when the message is already settled and ``"superseded"`` when a newer
+        message of the same record was applied (the message is marked so).
+        """
+        with self.sessions.begin() as session:
+            row = session.get(MessageRow, message_id, with_for_update=True)
+            if row is None or row.status in FINAL_STATUSES:
+                return "final"
+            newer = newer_applied(session, row.lock_key or "", row.seq) if row.lock_key else None
+            if newer is not None:
+                row.status = SUPERSEDED
+                row.outcome = SUPERSEDED
+                row.error = f"superseded by message {newer}, which arrived later"
+                row.finished_at = row.updated_at = _now()
+                row.next_attempt_at = None
+                return SUPERSEDED
             row.attempts += 1
             row.status = PROCESSING
-            row.route = route
-            row.business_key = business_key
+            row.next_attempt_at = None
             row.updated_at = _now()
-            return row.attempts
+            return message_view(row), row.attempts
 
-    def complete(
+    def settle(
         self,
         message_id: str,
         *,
         attempt: int,
-        status: str,
-        outcome: str | None,
-        http_status: int | None,
-        result: dict[str, Any] | None,
-        error: str | None,
+        outcome: Outcome,
         trace: Trace,
+        next_attempt_at: datetime | None = None,
     ) -> None:
-        """Write the outcome, the steps and the snapshots of one attempt in one transaction."""
+        """Record one attempt: its steps, snapshots and outcome, final or waiting for a retry."""
         now = _now()
-        with self._sessions.begin() as session:
+        with self.sessions.begin() as session:
             row = session.get_one(MessageRow, message_id)
-            row.status = status
-            row.outcome = outcome
-            row.http_status = http_status
-            row.result = result
-            row.error = error
+            row.status = RETRYING if next_attempt_at is not None else outcome.status
+            row.outcome = outcome.outcome
+            row.http_status = outcome.http_status
+            row.result = outcome.result
+            row.error = outcome.error
+            row.next_attempt_at = next_attempt_at
             row.updated_at = now
-            if status in FINAL_STATUSES:
+            if row.status in FINAL_STATUSES:
                 row.finished_at = now
+            if row.status == DONE and row.lock_key:
+                mark_applied(session, row.lock_key, row.seq, row.id)
             self._add_trace(session, message_id, attempt, trace, now)
 
     def _add_trace(
@@ -257,9 +285,67 @@ class MessageStore:
                 )
             )
 
+    # -- operators ----------------------------------------------------------------------------
+
+    def requeue(
+        self,
+        message_id: str,
+        enqueuer: Enqueuer,
+        *,
+        payload: bytes | None = None,
+        comment: str | None = None,
+    ) -> MessageView:
+        """Queue a message again, optionally with a corrected payload kept as a new version."""
+        now = _now()
+        with self.sessions.begin() as session:
+            row = session.get(MessageRow, message_id, with_for_update=True)
+            if row is None:
+                raise KeyError(message_id)
+            if payload is not None:
+                row.version += 1
+                row.payload = payload
+                row.payload_hash = payload_hash(payload)
+                session.add(
+                    MessageVersionRow(
+                        message_id=message_id,
+                        version=row.version,
+                        content_type=row.content_type,
+                        payload=payload,
+                        comment=comment or "edited and resubmitted",
+                        created_at=now,
+                    )
+                )
+            row.status = QUEUED
+            row.next_attempt_at = None
+            row.finished_at = None
+            row.updated_at = now
+            enqueuer.enqueue(
+                session,
+                JobRequest(message_id=row.id, queue=row.queue, lock_key=row.lock_key or row.id),
+            )
+            session.flush()
+            return message_view(row)
+
+    def set_final(self, message_id: str, status: str, reason: str) -> MessageView:
+        """Settle a message by hand (an operator discards it)."""
+        now = _now()
+        with self.sessions.begin() as session:
+            row = session.get(MessageRow, message_id, with_for_update=True)
+            if row is None:
+                raise KeyError(message_id)
+            row.status = status
+            row.outcome = status
+            row.error = reason
+            row.next_attempt_at = None
+            row.finished_at = row.updated_at = now
+            session.flush()
+            return message_view(row)
+
+    # -- reading ------------------------------------------------------------------------------
+
     def get(self, message_id: str) -> MessageView | None:
-        """One message with its steps and payload snapshots."""
-        with self._sessions() as session:
+        """One message with its steps, payload snapshots and versions."""
+        with self.sessions() as session:
             row = session.get(MessageRow, message_id)
             if row is None:
                 return None
@@ -273,7 +359,18 @@ class MessageStore:
                 .where(PayloadRow.message_id == message_id)
                 .order_by(PayloadRow.id)
             ).all()
-            return _view(row, steps, payloads)
+            versions = session.scalars(
+                select(MessageVersionRow)
+                .where(MessageVersionRow.message_id == message_id)
+                .order_by(MessageVersionRow.version)
+            ).all()
+            return message_view(row, steps, payloads, versions)
+
+    def status_of(self, message_id: str) -> MessageView | None:
+        """The message row alone (cheap, for polling)."""
+        with self.sessions() as session:
+            row = session.get(MessageRow, message_id)
+            return message_view(row) if row else None
 
     def list(
         self,
@@ -281,15 +378,33 @@ class MessageStore:
         flow: str | None = None,
         status: str | None = None,
         business_key: str | None = None,
-        limit: int = 50,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = 50,
+        oldest_first: bool = False,
     ) -> list[MessageView]:
-        """Newest messages first, optionally filtered."""
-        query = select(MessageRow).order_by(MessageRow.created_at.desc()).limit(limit)
+        """Messages, newest first (or oldest first), optionally filtered."""
+        order = MessageRow.seq.asc() if oldest_first else MessageRow.seq.desc()
+        query = select(MessageRow).order_by(order)
+        if limit is not None:
+            query = query.limit(limit)
         if flow:
             query = query.where(MessageRow.flow == flow)
         if status:
             query = query.where(MessageRow.status == status)
         if business_key:
             query = query.where(MessageRow.business_key == business_key)
-        with self._sessions() as session:
-            return [_view(row) for row in session.scalars(query).all()]
+        if since:
+            query = query.where(MessageRow.created_at >= since)
+        if until:
+            query = query.where(MessageRow.created_at <= until)
+        with self.sessions() as session:
+            return [message_view(row) for row in session.scalars(query).all()]
+
+    def counts(self) -> dict[str, int]:
+        """How many messages are in each status."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(MessageRow.status, func.count()).group_by(MessageRow.status)
+            ).all()
+        return {str(status): int(count) for status, count in rows}

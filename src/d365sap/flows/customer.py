@@ -17,6 +17,7 @@ from d365sap.config import IdocControlSettings
 from d365sap.connectors.idoc import IdocClient, stable_message_id
 from d365sap.connectors.s4_odata import S4ODataClient
 from d365sap.engine.trace import Trace
+from d365sap.engine.types import Description
 from d365sap.errors import ConflictError, D365SapError, PreconditionFailedError
 from d365sap.flows.result import FlowResult, Outcome, error_info, http_status_for
 from d365sap.mapping.crm_xml import (
@@ -76,14 +77,19 @@ class CustomerFlow:
         self.erp = erp
         self.options = options
 
-    def describe(self, payload: bytes) -> tuple[str | None, str | None]:
-        """Route and business key of ``payload`` without side effects; ``None`` if unreadable."""
+    def describe(self, payload: bytes) -> Description:
+        """Route, business key and target queue of ``payload``, without side effects."""
         try:
             message = parse_customer_message(payload)
             decision = decide_route(message)
-            return decision.route.value, self._business_key(message, decision)
+            key = self._business_key(message, decision)
         except D365SapError:
-            return None, None
+            return Description()
+        return Description(
+            route=decision.route.value,
+            business_key=key,
+            queue=_target_of(decision.route.value) or "default",
+        )
 
     def _business_key(
         self, message: ErpAccountDetailsMessage | ErpAccountsMessage, decision: RouteDecision

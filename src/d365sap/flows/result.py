@@ -41,6 +41,7 @@ class ErrorInfo(BaseModel):
     message: str
     field: str | None = None
     retryable: bool = False
+    retry_after_seconds: float | None = None
 
 
 class FlowResult(BaseModel):
@@ -77,6 +78,12 @@ class FlowResult(BaseModel):
         """The error message for the operator, if any."""
         return self.error.message if self.error else None
 
+    def retry_hint(self) -> tuple[bool, float | None]:
+        """Whether a retry may succeed, and how long the back end asked us to wait."""
+        if self.error is None:
+            return False, None
+        return self.error.retryable, self.error.retry_after_seconds
+
 
 def http_status_for(error: D365SapError) -> int:
     """The status the caller gets for ``error`` (D5)."""
@@ -104,4 +111,5 @@ def error_info(error: D365SapError) -> ErrorInfo:
         message=error.reason if isinstance(error, ValidationError) else error.message,
         field=error.field if isinstance(error, ValidationError) else None,
         retryable=isinstance(error, TransientError),
+        retry_after_seconds=error.retry_after if isinstance(error, TransientError) else None,
     )

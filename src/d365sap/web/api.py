@@ -8,7 +8,8 @@ import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from d365sap.engine.store import MessageStore, MessageView
+from d365sap.engine.store import MessageStore
+from d365sap.engine.views import MessageView
 from d365sap.web.errors import error_response
 
 router = APIRouter(prefix="/api")

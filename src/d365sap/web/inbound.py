@@ -2,16 +2,23 @@
 
 ``POST /http/CustomerSalesData_CRM_to_S4HC_ERP`` is the address SAP's package publishes, so a
 Dynamics side built for it only changes the host (``/CustomerSalesData_CRM_to_S4HC_ERP`` works
-too). The body is XML (``erpaccountdetails`` or ``erpaccounts``). The caller waits for the
-outcome and gets the uniform JSON result.
+too). The body is XML (``erpaccountdetails`` or ``erpaccounts``). The message is stored and queued
+before anything else happens; by default the caller then waits (up to ``runtime.sync_wait_seconds``)
+for the outcome and gets the uniform JSON result. With ``Prefer: respond-async`` (or
+``runtime.respond_async``), or when the wait runs out, the answer is 202 with the message id and
+a status URL.
 """
 
 from __future__ import annotations
 
+import uuid
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from d365sap.engine.processor import Processor, new_correlation_id
+from d365sap.engine.views import DONE, FINAL_STATUSES, SUPERSEDED, MessageView
+from d365sap.service import Service
 from d365sap.web.auth import BasicAuthenticator
 from d365sap.web.body import BodyTooLargeError, read_limited
 from d365sap.web.errors import error_response
@@ -64,20 +71,58 @@ async def receive_customer(request: Request) -> Response:
         payload = await read_limited(request, state.settings.inbound.max_body_bytes)
     except BodyTooLargeError as exc:
         return error_response(413, "PayloadTooLarge", str(exc), field="body")
-    processor: Processor = state.processor
-    correlation_id = request.headers.get("x-correlation-id") or new_correlation_id()
-    processed = await processor.submit(
+    service: Service = state.service
+    correlation_id = request.headers.get("x-correlation-id") or uuid.uuid4().hex
+    respond_async = state.settings.runtime.respond_async or "respond-async" in (
+        request.headers.get("prefer", "").lower()
+    )
+    submitted = await service.intake.submit(
         "customer",
         payload,
         content_type=content_type or "application/xml",
         correlation_id=correlation_id,
         source_id=_source_id(request),
     )
-    return JSONResponse(
-        processed.body,
-        status_code=processed.http_status,
-        headers={"X-Message-Id": processed.message_id, "X-Correlation-Id": correlation_id},
+    message = submitted.message
+    if not respond_async and message.status not in FINAL_STATUSES:
+        waited = await service.waiters.wait(message.id, state.settings.runtime.sync_wait_seconds)
+        message = waited or message
+    return answer(message, duplicate=submitted.duplicate, respond_async=respond_async)
+
+
+def status_url(message_id: str) -> str:
+    """Where a caller can follow a message."""
+    return f"/api/messages/{message_id}"
+
+
+def answer(message: MessageView, *, duplicate: bool, respond_async: bool) -> JSONResponse:
+    """The caller's answer for ``message`` as it stands."""
+    headers = {
+        "X-Message-Id": message.id,
+        "X-Correlation-Id": message.correlation_id,
+    }
+    if respond_async:
+        headers["Preference-Applied"] = "respond-async"
+    if message.status in FINAL_STATUSES and message.result is not None:
+        body: dict[str, Any] = dict(message.result)
+        status = message.http_status or 200
+    elif message.status in FINAL_STATUSES:
+        # settled without a flow result: superseded by a newer message, or discarded by hand
+        body = {"outcome": message.outcome or message.status, "reason": message.error}
+        status = 200 if message.status in (DONE, SUPERSEDED) else 409
+    else:
+        body = {"outcome": "accepted", "status": message.status}
+        if message.result is not None:
+            body["last_attempt"] = message.result
+        status = 202
+        headers["Location"] = status_url(message.id)
+    body.update(
+        message_id=message.id,
+        correlation_id=message.correlation_id,
+        status_url=status_url(message.id),
+        duplicate=duplicate,
     )
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 for _path in CUSTOMER_PATHS:

@@ -1,0 +1,180 @@
+"""The embedded runtime: a job table in the store's database and asyncio workers in the service.
+
+One dispatcher loop claims due jobs per queue (one queue per target system, each with its own
+concurrency) and runs them as tasks; a heartbeat renews the leases of running jobs and returns
+jobs whose lease ran out. At start every job left running by a previous process (killed, crashed)
+goes back to the queue, so nothing accepted is ever lost. One service process serves one
+database; scale-out beyond that is the procrastinate runtime's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import uuid
+from datetime import UTC, datetime
+
+import anyio.to_thread
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from d365sap.engine.processor import Processor
+from d365sap.engine.queue import TODO, JobQueue, add_job
+from d365sap.engine.runtime import JobRequest
+from d365sap.engine.tables import JobRow
+
+log = structlog.get_logger("d365sap.engine.embedded")
+
+
+class EmbeddedRuntime:
+    """Queue and workers inside the service process."""
+
+    kind = "embedded"
+
+    def __init__(
+        self,
+        processor: Processor,
+        *,
+        concurrency: dict[str, int],
+        default_concurrency: int = 4,
+        poll_interval: float = 1.0,
+        lease_seconds: float = 60.0,
+        grace_seconds: float = 5.0,
+    ) -> None:
+        self.processor = processor
+        self.concurrency = dict(concurrency)
+        self.default_concurrency = default_concurrency
+        self.poll_interval = poll_interval
+        self.grace_seconds = grace_seconds
+        worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.jobs = JobQueue(processor.store.sessions, worker_id=worker_id, lease=lease_seconds)
+        self._lease_seconds = lease_seconds
+        self._running: dict[str, dict[str, asyncio.Task[None]]] = {}
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- the runtime port ---------------------------------------------------------------------
+
+    def enqueue(self, session: Session, job: JobRequest) -> None:
+        """Add the job row in the caller's transaction."""
+        add_job(session, job)
+
+    def notify(self) -> None:
+        """Wake the dispatcher (safe from any thread)."""
+        if self._wake is None or self._loop is None:
+            return
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def start(self) -> None:
+        """Recover jobs of a previous process, then start dispatching."""
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        recovered = await anyio.to_thread.run_sync(lambda: self.jobs.recover(all_running=True))
+        if recovered:
+            log.warning("recovered jobs left running by a previous process", count=recovered)
+        self._tasks = [
+            asyncio.create_task(self._dispatch(), name="d365sap-dispatcher"),
+            asyncio.create_task(self._heartbeat(), name="d365sap-heartbeat"),
+        ]
+
+    async def stop(self) -> None:
+        """Stop claiming; give running jobs a grace period, then cancel (they are recovered)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        running = [t for per_queue in self._running.values() for t in per_queue.values()]
+        if running:
+            _, pending = await asyncio.wait(running, timeout=self.grace_seconds)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._running.clear()
+
+    # -- dispatching --------------------------------------------------------------------------
+
+    def limit(self, queue: str) -> int:
+        """How many jobs of ``queue`` may run at once."""
+        return self.concurrency.get(queue, self.default_concurrency)
+
+    def _queues(self) -> list[str]:
+        with self.processor.store.sessions() as session:
+            names = session.scalars(select(JobRow.queue).where(JobRow.status == TODO).distinct())
+            return sorted(set(names) | set(self.concurrency))
+
+    async def _dispatch(self) -> None:
+        assert self._wake is not None
+        while True:
+            self._wake.clear()
+            claimed_any = False
+            try:
+                queues = await anyio.to_thread.run_sync(self._queues)
+                for queue in queues:
+                    running = self._running.setdefault(queue, {})
+                    free = self.limit(queue) - len(running)
+                    if free <= 0:
+                        continue
+                    claimed = await anyio.to_thread.run_sync(
+                        functools.partial(self.jobs.claim, queue, free)
+                    )
+                    for message_id in claimed:
+                        claimed_any = True
+                        running[message_id] = asyncio.create_task(
+                            self._run(queue, message_id), name=f"d365sap-job-{message_id}"
+                        )
+                sleep = 0.0 if claimed_any else await self._idle_time()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("dispatcher error; retrying")
+                sleep = self.poll_interval
+            if sleep > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), sleep)
+
+    async def _idle_time(self) -> float:
+        due = await anyio.to_thread.run_sync(self.jobs.next_run_at)
+        if due is None:
+            return self.poll_interval
+        wait = (due - datetime.now(UTC)).total_seconds()
+        return max(0.01, min(self.poll_interval, wait))
+
+    async def _run(self, queue: str, message_id: str) -> None:
+        try:
+            decision = await self.processor.process(message_id)
+            if decision.kind == "retry" and decision.run_at is not None:
+                run_at = decision.run_at
+                await anyio.to_thread.run_sync(lambda: self.jobs.retry_at(message_id, run_at))
+            else:
+                await anyio.to_thread.run_sync(lambda: self.jobs.finish(message_id))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The job stays claimed; its lease runs out and it is tried again.
+            log.exception("job failed outside the flow", message_id=message_id)
+        finally:
+            self._running.get(queue, {}).pop(message_id, None)
+            if self._wake is not None:
+                self._wake.set()
+
+    async def _heartbeat(self) -> None:
+        interval = max(0.5, self._lease_seconds / 3)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                ids = [mid for per_queue in self._running.values() for mid in per_queue]
+                await anyio.to_thread.run_sync(functools.partial(self.jobs.extend, ids))
+                recovered = await anyio.to_thread.run_sync(self.jobs.recover)
+                if recovered:
+                    log.warning("recovered jobs with an expired lease", count=recovered)
+                    self.notify()
+            except Exception:
+                log.exception("heartbeat error")

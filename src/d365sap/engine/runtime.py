@@ -1,0 +1,63 @@
+"""The runtime port: how accepted messages reach a worker, and what a worker reports back.
+
+Two runtimes implement it: the embedded one (a job table in the store's own database and an asyncio
+worker pool inside the service) and procrastinate on PostgreSQL (``d365sap worker`` processes on
+any number of machines). Both enqueue inside the transaction that stores the message, so a message
+is never stored without its job nor queued without its message, and both run the jobs of one lock
+key one at a time in the order they were queued.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """One message to process: its queue (target system), lock key (ordering) and earliest start."""
+
+    message_id: str
+    queue: str
+    lock_key: str
+    run_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a worker does with a job after processing its message once."""
+
+    kind: Literal["finished", "retry"]
+    run_at: datetime | None = None
+
+
+FINISHED = Decision("finished")
+
+
+class Enqueuer(Protocol):
+    """The part of a runtime the store needs: enqueue inside the caller's transaction."""
+
+    def enqueue(self, session: Session, job: JobRequest) -> None:
+        """Add ``job`` to the queue within ``session``'s transaction."""
+        ...
+
+
+class Runtime(Enqueuer, Protocol):
+    """A queue with workers."""
+
+    kind: str
+
+    def notify(self) -> None:
+        """Work was committed: wake local workers (a no-op where workers poll or listen)."""
+        ...
+
+    async def start(self) -> None:
+        """Start serving jobs (where this process serves them)."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop serving; running jobs finish or are recovered after a restart."""
+        ...
