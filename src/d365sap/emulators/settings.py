@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from d365sap.emulators.faults import ERP_KINDS, S4_KINDS, FaultKind, FaultSettings
+
+
+def _supported_only(
+    faults: FaultSettings, supported: frozenset[FaultKind], system: str
+) -> FaultSettings:
+    problems = faults.unsupported(supported)
+    if problems:
+        field, _ = problems[0]
+        raise ValueError(f"{field} is not available in the {system} emulator")
+    return faults
 
 
 class EmulatorUser(BaseModel):
@@ -44,6 +56,15 @@ class S4EmulatorSettings(BaseModel):
     journal_size: int = Field(
         default=500, ge=1, description="modifying requests kept for GET /emulator/requests"
     )
+    faults: FaultSettings = Field(
+        default_factory=FaultSettings,
+        description="injected faults at start-up; changed at run time via /emulator/faults",
+    )
+
+    @field_validator("faults")
+    @classmethod
+    def _s4_faults(cls, value: FaultSettings) -> FaultSettings:
+        return _supported_only(value, S4_KINDS, "S/4HANA Cloud")
 
 
 class ErpEmulatorSettings(BaseModel):
@@ -67,6 +88,15 @@ class ErpEmulatorSettings(BaseModel):
         default=None, description="JSON customer master seed; the packaged demo seed when not set"
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    faults: FaultSettings = Field(
+        default_factory=FaultSettings,
+        description="injected faults at start-up; changed at run time via /emulator/faults",
+    )
+
+    @field_validator("faults")
+    @classmethod
+    def _erp_faults(cls, value: FaultSettings) -> FaultSettings:
+        return _supported_only(value, ERP_KINDS, "SAP ERP")
 
 
 class EmulatorsSettings(BaseModel):

@@ -9,6 +9,7 @@ and readers never see a half-posted customer. Readers get JSON-ready copies, nev
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from d365sap.emulators.erp.posting import post_debmas
 from d365sap.emulators.erp.registry import IdocRecord, IdocRegistry, now
 from d365sap.emulators.erp.schema import DebmasSchema
 from d365sap.emulators.erp.seed import load_seed
+from d365sap.emulators.faults import ERP_KINDS, FaultController
 from d365sap.emulators.settings import ErpEmulatorSettings
 
 
@@ -55,14 +57,26 @@ def _kunnr_of(idoc: ReceivedIdoc) -> str | None:
 
 
 class ErpState:
-    """Customer master plus IDoc database, restorable to the seed by :meth:`reset`."""
+    """Customer master plus IDoc database, restorable to the seed by :meth:`reset`.
 
-    def __init__(self, settings: ErpEmulatorSettings, schema: DebmasSchema) -> None:
+    ``faults`` (injected faults) has its own lock and survives :meth:`reset`: a test resets the
+    data between scenarios without losing the faults it configured. ``idoc_endpoint`` tells the
+    fault controller which paths are the inbound endpoints (the routes know them, not the state).
+    """
+
+    def __init__(
+        self,
+        settings: ErpEmulatorSettings,
+        schema: DebmasSchema,
+        *,
+        idoc_endpoint: Callable[[str], bool],
+    ) -> None:
         self.layout = MasterLayout.from_schema(schema)
         self._seed = load_seed(settings.seed_file, self.layout)
         self._lock = threading.RLock()
         self._master = CustomerMaster(self._seed)
         self._registry = IdocRegistry()
+        self.faults = FaultController(settings.faults, ERP_KINDS, idoc_endpoint)
 
     def reset(self) -> None:
         """Back to the seed: customers restored, IDocs and message ids forgotten, numbers from 1."""

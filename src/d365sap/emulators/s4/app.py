@@ -3,7 +3,7 @@
 Public entry point: :func:`create_app`. The OData service lives under
 ``/sap/opu/odata/sap/API_BUSINESS_PARTNER/`` and answers JSON only (``$format=json`` or any
 ``Accept``; Atom XML is not implemented, asking for it with ``$format`` gives SAP's error body
-with 415). Admin routes are under ``/emulator/`` (see ``admin``).
+with 415). Admin routes are under ``/emulator/`` (see ``admin``; faults: ``faults_admin``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response
 
+from d365sap.emulators.faults_admin import fault_router
+from d365sap.emulators.faults_asgi import FaultAwareFastAPI
 from d365sap.emulators.s4 import errors
 from d365sap.emulators.s4.admin import admin_router
+from d365sap.emulators.s4.fault_injection import S4FaultMiddleware
 from d365sap.emulators.s4.gate import BODY_KEY, METHOD_KEY, USER_KEY, ODataGate
 from d365sap.emulators.s4.messages import ODataRequest, ODataResponse
 from d365sap.emulators.s4.state import SERVICE_ROOT, EmulatorState
@@ -61,7 +64,7 @@ def _odata_endpoint(state: EmulatorState) -> Callable[[Request], Awaitable[Respo
 def create_app(settings: S4EmulatorSettings) -> FastAPI:
     """A fresh emulator: parsed EDMX (cached per process), seeded data, empty journal."""
     state = EmulatorState(settings)
-    app = FastAPI(
+    app = FaultAwareFastAPI(
         title="S/4HANA Cloud emulator (API_BUSINESS_PARTNER)",
         docs_url=None,
         redoc_url=None,
@@ -69,8 +72,10 @@ def create_app(settings: S4EmulatorSettings) -> FastAPI:
     )
     app.state.s4 = state
     app.include_router(admin_router(state))
+    app.include_router(fault_router(state.faults))
     endpoint = _odata_endpoint(state)
     app.add_route(SERVICE_ROOT.rstrip("/"), endpoint, methods=ODATA_METHODS)
     app.add_route(SERVICE_ROOT + "{rest:path}", endpoint, methods=ODATA_METHODS)
     app.add_middleware(ODataGate, state=state)
+    app.add_middleware(S4FaultMiddleware, controller=state.faults)  # outermost: before the gate
     return app

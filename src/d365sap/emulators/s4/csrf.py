@@ -72,6 +72,17 @@ class CsrfRegistry:
             session.last_used = now
             return secrets.compare_digest(session.token, token)
 
+    def expire(self, session_id: str | None) -> bool:
+        """Invalidate the token of one session (an injected expiry); True if it was live."""
+        now = self._clock()
+        with self._lock:
+            session = self._sessions.get(session_id or "")
+            if session is None or session.token is None:
+                return False
+            live = session.expires > now
+            session.token = None
+            return live
+
     def expire_all(self) -> int:
         """Invalidate every token (sessions stay); returns how many tokens were live."""
         now = self._clock()

@@ -5,8 +5,9 @@ body size limit, HTTP basic authentication (401 with SAP's realm), CSRF token fe
 (403 ``CSRF token validation failed`` with ``x-csrf-token: Required``), SAP's response headers,
 and the request journal (so even rejected writes show up in ``/emulator/requests``).
 
-It is also the single place where fault injection (error rate, latency, 429 with Retry-After,
-dropped connections) will hook in: see :meth:`ODataGate.__call__`.
+Injected faults are decided in front of it (``fault_injection``); the two that S/4 itself must
+carry out, an expired CSRF token and an entity changed behind the client's back, are applied here
+where S/4 would notice them (see ``fault_hooks``).
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from http.cookies import CookieError, SimpleCookie
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from d365sap.emulators.faults import FaultKind
+from d365sap.emulators.faults_asgi import FAULT_KEY
 from d365sap.emulators.s4 import errors
 from d365sap.emulators.s4.csrf import FAILED_BODY
+from d365sap.emulators.s4.fault_hooks import change_etag, expire_csrf_token
 from d365sap.emulators.s4.messages import MODIFYING
 from d365sap.emulators.s4.state import SERVICE_ROOT, EmulatorState
 
@@ -127,7 +131,7 @@ class ODataGate:
         if not (path == _ROOT or path.startswith(SERVICE_ROOT)):
             await self.app(scope, receive, send)
             return
-        # Fault injection hooks in here, before anything else is looked at.
+        fault = scope.get(FAULT_KEY)
         headers = _headers(scope)
         method = effective_method(scope["method"], headers)
         body = await _read_body(receive, self.state.settings.max_body_bytes)
@@ -152,6 +156,8 @@ class ODataGate:
         session = _cookie(headers, self.state.session_cookie)
         extra: list[tuple[str, str]] = [("sap-server", "true")]
         if method in MODIFYING:
+            if fault is FaultKind.CSRF_EXPIRY:
+                expire_csrf_token(self.state, session)
             if not self.state.csrf.validate(session, headers.get("x-csrf-token"), user):
                 self._journal(scope, method, headers, body, 403, user)
                 failed = [
@@ -170,6 +176,9 @@ class ODataGate:
                 )
                 client = self.state.settings.sap_client
                 extra.append(("set-cookie", f"sap-usercontext=sap-client={client}; path=/"))
+        if fault is FaultKind.ETAG_CHANGE:
+            raw = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+            change_etag(self.state, raw[len(_ROOT) :].lstrip("/"))
         inner = dict(scope)
         inner[USER_KEY], inner[METHOD_KEY], inner[BODY_KEY] = user, method, body
         status: list[int] = []

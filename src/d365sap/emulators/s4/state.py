@@ -5,6 +5,7 @@ Two apps in one process (e.g. two test servers) never share data, tokens or jour
 
 from __future__ import annotations
 
+from d365sap.emulators.faults import S4_KINDS, FaultController
 from d365sap.emulators.s4.csrf import CsrfRegistry
 from d365sap.emulators.s4.edm import load_model
 from d365sap.emulators.s4.journal import Journal
@@ -18,8 +19,13 @@ from d365sap.emulators.settings import S4EmulatorSettings
 SERVICE_ROOT = "/sap/opu/odata/sap/API_BUSINESS_PARTNER/"
 
 
+def in_service(path: str) -> bool:
+    """The OData service (root and below): what faults hit unless their ``paths`` say otherwise."""
+    return path == SERVICE_ROOT.rstrip("/") or path.startswith(SERVICE_ROOT)
+
+
 class EmulatorState:
-    """Model, data, CSRF sessions and journal of one emulated S/4HANA Cloud system."""
+    """Model, data, CSRF sessions, journal and injected faults of one emulated S/4 system."""
 
     def __init__(self, settings: S4EmulatorSettings) -> None:
         self.settings = settings
@@ -29,6 +35,7 @@ class EmulatorState:
         self.writer = Writer(self.model, self.store, self.rules)
         self.journal = Journal(settings.journal_size)
         self.csrf = CsrfRegistry(settings.csrf_token_ttl_seconds)
+        self.faults = FaultController(settings.faults, S4_KINDS, in_service)
         self.seed_source = str(settings.seed_file) if settings.seed_file else "packaged seed.json"
         self.seed_document = load_seed_document(settings.seed_file)
         self.service = ODataService(
@@ -48,7 +55,7 @@ class EmulatorState:
         return f'Basic realm="SAP NetWeaver Application Server [{sid}/{client}]"'
 
     def reset(self) -> None:
-        """Back to the seed: data replaced, journal emptied (CSRF sessions stay valid)."""
+        """Back to the seed: data replaced, journal emptied (CSRF sessions and faults stay)."""
         with self.store.lock:
             self.store.clear()
             apply_seed(self.model, self.writer, self.seed_document, self.seed_source)
