@@ -317,8 +317,8 @@ class FaultController:
     def snapshot(self) -> dict[str, Any]:
         """Settings, queue and counters as JSON, for ``GET /emulator/faults``."""
         with self._lock:
-            counters = {"requests": 0, "latency": 0, **{kind.value: 0 for kind in self.supported}}
-            counters.update(self._counters)
+            names = ["requests", "latency"] + [k.value for k in FaultKind if k in self.supported]
+            counters = {name: self._counters.get(name, 0) for name in names}
             return {
                 "settings": self._settings.model_dump(mode="json"),
                 "supported": sorted(kind.value for kind in self.supported),

@@ -15,11 +15,11 @@ from fastapi.responses import JSONResponse
 from d365sap.emulators.faults import FaultController, FaultSettings, OneShot
 
 
-def _unprocessable(problems: list[tuple[str, str]], given: Any) -> JSONResponse:
+def _unprocessable(problems: list[tuple[str, str, Any]]) -> JSONResponse:
     """FastAPI's own 422 shape, so clients read every validation error the same way."""
     detail = [
         {"type": "value_error", "loc": ["body", where], "msg": message, "input": given}
-        for where, message in problems
+        for where, message, given in problems
     ]
     return JSONResponse({"detail": detail}, status_code=422)
 
@@ -38,7 +38,7 @@ def fault_router(controller: FaultController) -> APIRouter:
         """Replace the settings as a whole (omitted fields are off); queue and counters stay."""
         problems = settings.unsupported(controller.supported)
         if problems:
-            return _unprocessable(problems, settings.model_dump(mode="json"))
+            return _unprocessable([(f, m, getattr(settings, f)) for f, m in problems])
         controller.replace(settings)
         return controller.snapshot()
 
@@ -54,7 +54,7 @@ def fault_router(controller: FaultController) -> APIRouter:
         if shot.kind not in controller.supported:
             supported = ", ".join(sorted(kind.value for kind in controller.supported))
             message = f"{shot.kind.value} faults are not available here; one of {supported}"
-            return _unprocessable([("kind", message)], shot.kind.value)
+            return _unprocessable([("kind", message, shot.kind.value)])
         controller.queue(shot)
         return controller.snapshot()
 

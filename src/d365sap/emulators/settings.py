@@ -12,6 +12,7 @@ from d365sap.emulators.faults import ERP_KINDS, S4_KINDS, FaultKind, FaultSettin
 def _supported_only(
     faults: FaultSettings, supported: frozenset[FaultKind], system: str
 ) -> FaultSettings:
+    """Refuse a fault the emulator cannot inject, rather than silently never injecting it."""
     problems = faults.unsupported(supported)
     if problems:
         field, _ = problems[0]
