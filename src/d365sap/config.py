@@ -71,6 +71,11 @@ class InboundSettings(_Section):
 
     users: list[InboundUser] = Field(default_factory=list)
     required_role: str = "ESBMessaging.send"
+    operator_role: str = Field(
+        default="d365sap.operator",
+        min_length=1,
+        description="role a user needs for the operator actions of the message API",
+    )
     max_body_mb: float = Field(default=40.0, gt=0, le=1024)
     discard_status: Literal[202, 422] = Field(
         default=202, description="202 keeps the package's answer; 422 tells the caller not to retry"

@@ -5,27 +5,51 @@ Routing follows the package's decision table. The S/4 path checks whether the sa
 ``If-Match`` (D1, D8); a create that meets an existing record falls back to an update (D6). The
 ERP paths send a DEBMAS IDoc with a message id derived from the d365sap message, so a retry never
 posts twice. Every step is timed into the trace; the result is the uniform :class:`FlowResult`.
+
+:meth:`CustomerFlow.dry_run` walks the same path for an operator without writing anything: it
+maps, makes only read requests to S/4 and validates IDocs against the DEBMAS07 XSD locally.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from d365sap.config import IdocControlSettings
 from d365sap.connectors.idoc import IdocClient, stable_message_id
+from d365sap.connectors.odata_v2 import entity_path
 from d365sap.connectors.s4_odata import S4ODataClient
+from d365sap.engine.dry_run import (
+    CHECK_FAILED,
+    INVALID,
+    WOULD_FAIL,
+    DryRunReport,
+    PlannedRequest,
+    Problem,
+)
 from d365sap.engine.trace import Trace
 from d365sap.engine.types import Description
-from d365sap.errors import ConflictError, D365SapError, PreconditionFailedError
+from d365sap.errors import (
+    ConflictError,
+    D365SapError,
+    NotFoundError,
+    PreconditionFailedError,
+    ValidationError,
+)
 from d365sap.flows.result import FlowResult, Outcome, error_info, http_status_for
 from d365sap.mapping.crm_xml import (
     ErpAccountDetailsMessage,
     ErpAccountsMessage,
     parse_customer_message,
 )
-from d365sap.mapping.debmas import idoc_from_erp_account_details, idoc_from_erp_accounts
+from d365sap.mapping.debmas import (
+    idoc_for_message,
+    idoc_from_erp_account_details,
+    idoc_from_erp_accounts,
+)
+from d365sap.mapping.idoc_schema import validate_debmas
 from d365sap.mapping.routing import Route, RouteDecision, decide_route
 from d365sap.mapping.s4_sales_area import (
     S4MappingOptions,
@@ -37,6 +61,7 @@ from d365sap.model.customer import SalesAreaKey
 
 FLOW_NAME = "customer"
 SALES_AREA_SET = "A_CustomerSalesArea"
+CUSTOMER_SET = "A_Customer"
 KEY_PROPERTIES = ("Customer", "SalesOrganization", "DistributionChannel", "Division")
 
 
@@ -233,6 +258,129 @@ class CustomerFlow:
             idoc_number=receipt.idoc_numbers[0],
         )
 
+    # -- dry run ------------------------------------------------------------------------------
+
+    async def dry_run(self, payload: bytes) -> DryRunReport:
+        """What :meth:`run` would do with ``payload`` now, without writing to any system.
+
+        Operators use it before retrying or resubmitting a dead letter: the mapping's checks run
+        as in :meth:`run`, S/4 gets only GET requests, an IDoc is validated against the packaged
+        DEBMAS07 XSD instead of being sent. Errors are reported, never raised.
+        """
+        route: str | None = None
+        keys: dict[str, str] = {}
+        try:
+            message = parse_customer_message(payload)
+            decision = decide_route(message)
+            route = decision.route.value
+            if decision.route == Route.DISCARD:
+                return DryRunReport(
+                    outcome="would_discard",
+                    summary=f"would discard, nothing sent: {decision.reason}",
+                    flow=FLOW_NAME,
+                    route=route,
+                )
+            if decision.route == Route.S4HC:
+                assert isinstance(message, ErpAccountDetailsMessage)
+                key = sales_area_key(message, self.options.s4_mapping)
+                keys = _keys_of(key)
+                return await self._dry_run_s4(message, key)
+            return self._dry_run_erp(message, route)
+        except D365SapError as error:
+            invalid = isinstance(error, ValidationError)
+            prefix = "invalid, nothing would be sent" if invalid else "could not check the target"
+            return DryRunReport(
+                outcome=INVALID if invalid else CHECK_FAILED,
+                summary=f"{prefix}: {error.message}",
+                flow=FLOW_NAME,
+                route=route,
+                target=_target_of(route),
+                keys=keys,
+                problems=(
+                    Problem(error.field, error.reason)
+                    if isinstance(error, ValidationError)
+                    else Problem(None, error.message),
+                ),
+            )
+
+    async def _dry_run_s4(
+        self, message: ErpAccountDetailsMessage, key: SalesAreaKey
+    ) -> DryRunReport:
+        keys = _keys_of(key)
+        found = await self.s4.query(SALES_AREA_SET, equals=keys, select=list(KEY_PROPERTIES))
+        checks = [f"GET {SALES_AREA_SET} on the four keys: {len(found.entities)} result(s)"]
+        report = functools.partial(
+            DryRunReport, flow=FLOW_NAME, route=Route.S4HC.value, target="s4hc", keys=keys
+        )
+        if found.entities:
+            body = update_payload(message, self.options.s4_mapping)
+            etag = _etag_of(found.entities[0])
+            url = self.s4.url(entity_path(SALES_AREA_SET, keys))
+            return report(
+                outcome="would_update",
+                summary=f"would update the sales area {key}: PATCH {url}",
+                request=PlannedRequest(
+                    "PATCH",
+                    url,
+                    "application/json",
+                    _pretty(body),
+                    {"If-Match": etag} if etag else {},
+                ),
+                checks=tuple(checks),
+            )
+        body = create_payload(message, self.options.s4_mapping)
+        request = PlannedRequest(
+            "POST", self.s4.url(SALES_AREA_SET), "application/json", _pretty(body)
+        )
+        try:
+            await self.s4.read(CUSTOMER_SET, {"Customer": key.customer})
+            checks.append(f"GET {CUSTOMER_SET}: customer {key.customer} exists")
+        except NotFoundError as missing:
+            checks.append(f"GET {CUSTOMER_SET}: customer {key.customer} not found")
+            return report(
+                outcome=WOULD_FAIL,
+                summary=f"S/4HANA Cloud has no customer {key.customer}: the create would fail",
+                request=request,
+                problems=(Problem("Customer", missing.backend_message or missing.message),),
+                checks=tuple(checks),
+            )
+        except D365SapError as unknown:
+            # Only a hint: the create itself decides, so report what could not be checked.
+            checks.append(f"GET {CUSTOMER_SET}: not checked ({unknown.message})")
+        return report(
+            outcome="would_create",
+            summary=f"would create the sales area {key}: POST {request.url}",
+            request=request,
+            checks=tuple(checks),
+        )
+
+    def _dry_run_erp(
+        self, message: ErpAccountDetailsMessage | ErpAccountsMessage, route: str
+    ) -> DryRunReport:
+        if isinstance(message, ErpAccountsMessage):
+            keys = {"Customer": (message.erpaccount.number or "").strip()}
+        else:
+            keys = _keys_of(sales_area_key(message, self.options.s4_mapping))
+        idoc = idoc_for_message(message, self.options.idoc_control)
+        request = PlannedRequest("POST", self.erp.url, self.erp.content_type, idoc.decode("utf-8"))
+        report = functools.partial(
+            DryRunReport, flow=FLOW_NAME, route=route, target="erp", keys=keys, request=request
+        )
+        check = "DEBMAS07 IDoc validated against the packaged XSD"
+        problems = validate_debmas(idoc)
+        if problems:
+            return report(
+                outcome=INVALID,
+                summary=f"the IDoc breaks the DEBMAS07 schema ({len(problems)} problem(s))",
+                problems=tuple(Problem(p.field, p.message) for p in problems),
+                checks=(f"{check}: invalid",),
+            )
+        return report(
+            outcome="would_send_idoc",
+            summary=f"would send a {self.options.idoc_control.idoctyp} IDoc to SAP ERP",
+            checks=(f"{check}: valid",),
+        )
+
 
 def _target_of(route: str | None) -> str | None:
     if route == Route.S4HC.value:
@@ -244,3 +392,7 @@ def _target_of(route: str | None) -> str | None:
 
 def _json(body: dict[str, object]) -> str:
     return json.dumps(body, ensure_ascii=False)
+
+
+def _pretty(body: dict[str, object]) -> str:
+    return json.dumps(body, ensure_ascii=False, indent=2)
