@@ -94,6 +94,55 @@ def serve(config: ConfigOption = None) -> None:
 
 
 @app.command()
+def worker(
+    config: ConfigOption = None,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--queue",
+            "-q",
+            help="serve only this queue (target system: s4hc, erp, default); repeatable",
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="jobs run at once per queue (default: runtime.concurrency)"),
+    ] = None,
+) -> None:
+    """Process queued messages (runtime.kind = "procrastinate") until SIGTERM or Ctrl-C."""
+    import asyncio
+
+    settings = _settings(config, check_secrets=True)
+    if settings.runtime.kind != "procrastinate":
+        err_console.print(
+            '[red]d365sap worker needs runtime.kind = "procrastinate" (and a PostgreSQL '
+            f"store); this configuration uses {settings.runtime.kind!r}, whose workers run "
+            "inside d365sap serve.[/]"
+        )
+        raise typer.Exit(2)
+    configure_logging(settings.logging.level, settings.logging.format)
+    asyncio.run(_run_worker(settings, queues=queue or None, concurrency=concurrency))
+
+
+async def _run_worker(
+    settings: Settings, *, queues: list[str] | None, concurrency: int | None
+) -> None:
+    import logging
+
+    from d365sap.engine.procrastinate_runtime import ProcrastinateRuntime
+    from d365sap.engine.worker_process import run_worker_process
+    from d365sap.service import Service
+
+    # Procrastinate logs every planned retry with a traceback; d365sap logs attempts itself.
+    logging.getLogger("procrastinate").setLevel(
+        max(logging.WARNING, logging.getLevelName(settings.logging.level))
+    )
+    async with Service(settings, serve_jobs=False) as service:
+        assert isinstance(service.runtime, ProcrastinateRuntime)
+        await run_worker_process(service.runtime, queues=queues, concurrency=concurrency)
+
+
+@app.command()
 def emulators(config: ConfigOption = None) -> None:
     """Run the S/4HANA Cloud and SAP ERP emulators until Ctrl-C."""
     from d365sap.demo import wait_forever

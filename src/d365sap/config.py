@@ -207,8 +207,28 @@ class RuntimeSettings(_Section):
         default_factory=lambda: {"s4hc": 8, "erp": 4, "default": 4},
         description="messages processed at once per target system",
     )
-    poll_interval_seconds: float = Field(default=1.0, gt=0)
+    poll_interval_seconds: float = Field(
+        default=1.0, gt=0, description="how often idle workers look for due jobs (retries)"
+    )
     lease_seconds: float = Field(default=60.0, ge=1)
+    workers_in_service: bool = Field(
+        default=False,
+        description="procrastinate: also run workers inside `d365sap serve` "
+        "(normally only `d365sap worker` processes do)",
+    )
+    heartbeat_seconds: float = Field(
+        default=10.0, gt=0, description="procrastinate: how often a worker reports it is alive"
+    )
+    stalled_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="procrastinate: a worker silent this long is dead; its jobs run again",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="procrastinate: how long a stopping worker lets running jobs finish",
+    )
     retry: RetrySettings = Field(default_factory=RetrySettings)
 
     @field_validator("concurrency")
@@ -218,6 +238,13 @@ class RuntimeSettings(_Section):
             if limit < 1:
                 raise ValueError(f"concurrency of {queue!r} must be at least 1")
         return value
+
+    @model_validator(mode="after")
+    def _heartbeat_fits(self) -> RuntimeSettings:
+        # A live worker must never look dead: allow for two missed heartbeats.
+        if self.stalled_seconds < 2 * self.heartbeat_seconds:
+            raise ValueError("stalled_seconds must be at least twice heartbeat_seconds")
+        return self
 
 
 class LoggingSettings(_Section):

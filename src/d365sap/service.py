@@ -117,6 +117,12 @@ class Service:
                 self.processor,
                 store_url=self.settings.store.url,
                 concurrency=runtime.concurrency,
+                default_concurrency=runtime.concurrency.get("default", 4),
+                poll_interval=runtime.poll_interval_seconds,
+                heartbeat_seconds=runtime.heartbeat_seconds,
+                stalled_seconds=runtime.stalled_seconds,
+                shutdown_grace_seconds=runtime.shutdown_grace_seconds,
+                workers_in_process=runtime.workers_in_service,
             )
         return EmbeddedRuntime(
             self.processor,

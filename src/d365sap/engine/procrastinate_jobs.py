@@ -1,0 +1,156 @@
+"""Procrastinate jobs of d365sap: deferring in the store's transaction, retrying, recovering.
+
+* Deferring goes through procrastinate's own SQL function inside the caller's SQLAlchemy
+  transaction, so the message row and its job commit (or roll back) together. The job's ``lock``
+  is the message's lock key: procrastinate's fetch never starts a job while an earlier job of the
+  same lock is waiting or running, which is the per-key order. Its ``queueing_lock`` is the
+  message id, so a message never has two waiting jobs and a requeue finds the waiting one.
+* A retry asked for by the processor is raised as :class:`RetryAt` and turned by
+  :class:`DecisionRetry` into procrastinate's retry of the *same* job: it goes back to ``todo``
+  with its original id, so it keeps its place ahead of newer jobs of its key.
+* Jobs left ``doing`` by a worker whose heartbeat stopped (killed, machine lost) are put back to
+  ``todo`` by :func:`recover_stalled`, again as retries of the same job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from procrastinate import exceptions as procrastinate_exceptions
+from procrastinate.connector import BaseAsyncConnector
+from procrastinate.jobs import Job
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
+from procrastinate.worker import Worker
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from d365sap.engine.runtime import JobRequest
+
+TASK_NAME = "d365sap.process_message"
+# Unexpected errors (the store unreachable, say) are retried with a capped back-off.
+INFRA_RETRY_CAP_SECONDS = 60.0
+
+_RESCHEDULE = text(
+    """
+    UPDATE procrastinate_jobs SET scheduled_at = :run_at
+     WHERE queueing_lock = :message_id AND status = 'todo' AND task_name = :task_name
+    RETURNING id
+    """
+)
+_RUNNING = text(
+    """
+    SELECT id FROM procrastinate_jobs
+     WHERE lock = :lock AND status = 'doing' AND queueing_lock = :message_id
+    """
+)
+_DEFER = text(
+    """
+    SELECT unnest(procrastinate_defer_jobs_v1(ARRAY[ROW(
+        CAST(:queue AS varchar), CAST(:task_name AS varchar), 0,
+        CAST(:lock AS text), CAST(:message_id AS text),
+        CAST(:args AS jsonb), CAST(:run_at AS timestamptz)
+    )]::procrastinate_job_to_defer_v1[]))
+    """
+)
+# Jobs of this task whose worker is gone or silent; locked so two recoverers never both act.
+_RECOVER_STALLED = """
+WITH stalled AS (
+    SELECT job.id
+      FROM procrastinate_jobs AS job
+      LEFT JOIN procrastinate_workers AS worker ON worker.id = job.worker_id
+     WHERE job.status = 'doing'
+       AND job.task_name = %(task_name)s
+       AND (worker.id IS NULL
+            OR worker.last_heartbeat < NOW() - make_interval(secs => %(seconds)s))
+     ORDER BY job.id
+       FOR UPDATE OF job SKIP LOCKED
+)
+SELECT stalled.id, procrastinate_retry_job_v2(stalled.id, NOW(), NULL, NULL, NULL)::text AS done
+  FROM stalled
+"""
+
+
+def defer_in_session(session: Session, job: JobRequest) -> int | None:
+    """Queue ``job`` in the session's transaction; the new job id, or ``None`` if not needed.
+
+    A message whose job is already waiting (a requeue during a retry back-off) has that job
+    moved to ``job.run_at`` instead, keeping its place; one whose job is running gets none:
+    the running attempt settles the message, and a retry it asks for reuses the same job.
+    """
+    params: dict[str, Any] = {"message_id": job.message_id, "task_name": TASK_NAME}
+    if session.execute(_RESCHEDULE, {**params, "run_at": job.run_at}).first() is not None:
+        return None
+    if session.execute(_RUNNING, {**params, "lock": job.lock_key}).first() is not None:
+        return None
+    new_id = session.execute(
+        _DEFER,
+        {
+            **params,
+            "queue": job.queue,
+            "lock": job.lock_key,
+            "args": json.dumps({"message_id": job.message_id}),
+            "run_at": job.run_at,
+        },
+    ).scalar_one()
+    return int(new_id)
+
+
+class RetryAt(Exception):  # noqa: N818 - a signal to the worker, not an error
+    """Raised by the task to have procrastinate retry the same job at ``run_at``."""
+
+    def __init__(self, run_at: datetime | None) -> None:
+        super().__init__(f"retry at {run_at.isoformat() if run_at else 'once'}")
+        self.run_at = run_at
+
+
+class DecisionRetry(BaseRetryStrategy):
+    """Every failure of the task is retried: the message store decides when to give up.
+
+    The processor parks messages itself (attempts used up, permanent errors), so a job only
+    fails here for reasons outside the flow: a planned retry (:class:`RetryAt`), a worker shut
+    down mid-job (run again at once), or an unexpected error (back off, up to a minute).
+    """
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, procrastinate_exceptions.TaskNotFound):
+            return None
+        if isinstance(exception, RetryAt):
+            return RetryDecision(retry_at=exception.run_at)
+        if isinstance(exception, asyncio.CancelledError):
+            return RetryDecision()
+        delay = min(INFRA_RETRY_CAP_SECONDS, float(2 ** min(job.attempts, 6)))
+        return RetryDecision(retry_at=datetime.now(UTC) + timedelta(seconds=delay))
+
+
+class WakingWorker(Worker):
+    """A procrastinate worker that looks for work again as soon as it settles a job.
+
+    Settling a job may unblock the next job of the same lock key, which procrastinate does not
+    announce (its notifications are for inserts only); without this the next message of a key
+    would wait for the polling interval. Also gives typed ``run``/``stop`` to the rest of d365sap.
+    """
+
+    async def run(self) -> None:
+        """Serve jobs until :meth:`stop`."""
+        await super().run()  # type: ignore[no-untyped-call]
+
+    def stop(self) -> None:
+        """Stop fetching; running jobs get the graceful timeout, then are retried."""
+        super().stop()  # type: ignore[no-untyped-call]
+
+    async def _persist_job_status(self, *args: Any, **kwargs: Any) -> None:
+        await super()._persist_job_status(*args, **kwargs)
+        event = getattr(self, "_new_job_event", None)
+        if isinstance(event, asyncio.Event):
+            event.set()
+
+
+async def recover_stalled(connector: BaseAsyncConnector, *, seconds: float) -> list[int]:
+    """Put jobs of dead workers back to ``todo`` (same job, same place); their ids."""
+    rows = await connector.execute_query_all_async(
+        _RECOVER_STALLED, task_name=TASK_NAME, seconds=float(seconds)
+    )
+    return [int(row["id"]) for row in rows]

@@ -1,0 +1,263 @@
+"""The procrastinate runtime: jobs in PostgreSQL, processed by ``d365sap worker`` processes.
+
+The service process only defers: the job is written by procrastinate's SQL function in the same
+transaction as the message (see :mod:`d365sap.engine.procrastinate_jobs`), and nothing needs to
+be woken because procrastinate's workers LISTEN for new jobs. Workers run wherever
+``d365sap worker`` is started, any number of processes on any number of machines; with
+``runtime.workers_in_service`` the service runs them too (a single-process PostgreSQL setup).
+
+Each queue (one per target system) gets its own procrastinate worker with its own concurrency,
+so a slow S/4HANA Cloud cannot take the slots of SAP ERP. Workers heartbeat; every worker process
+also looks for jobs of dead workers and runs them again, so a job claimed by a process killed with
+SIGKILL is retried once ``runtime.stalled_seconds`` have passed without its heartbeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import structlog
+from procrastinate import App, PsycopgConnector
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from d365sap.engine.processor import Processor
+from d365sap.engine.procrastinate_jobs import (
+    TASK_NAME,
+    DecisionRetry,
+    RetryAt,
+    WakingWorker,
+    defer_in_session,
+    recover_stalled,
+)
+from d365sap.engine.procrastinate_schema import conninfo_from_url, install_schema
+from d365sap.engine.runtime import JobRequest
+
+log = structlog.get_logger("d365sap.engine.procrastinate")
+
+_WAITING_QUEUES = "SELECT DISTINCT queue_name FROM procrastinate_jobs WHERE status = 'todo'"
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """One procrastinate worker: the queue it serves and how many jobs it runs at once."""
+
+    queue: str
+    concurrency: int
+
+
+def plan_workers(
+    concurrency: Mapping[str, int],
+    *,
+    default: int,
+    queues: Sequence[str] | None = None,
+    override: int | None = None,
+) -> list[WorkerPlan]:
+    """One worker per queue: the named ``queues``, else every queue of the settings.
+
+    ``override`` (``--concurrency``) applies to each queue; otherwise a queue's own setting,
+    else ``default``.
+    """
+    names = list(dict.fromkeys(queues)) if queues else sorted(concurrency)
+    return [WorkerPlan(name, override or concurrency.get(name, default)) for name in names]
+
+
+class ProcrastinateRuntime:
+    """The runtime port on procrastinate: defer in the store's transaction, serve in workers."""
+
+    kind = "procrastinate"
+
+    def __init__(
+        self,
+        processor: Processor,
+        *,
+        store_url: str,
+        concurrency: Mapping[str, int],
+        default_concurrency: int | None = None,
+        poll_interval: float = 1.0,
+        heartbeat_seconds: float = 10.0,
+        stalled_seconds: float = 30.0,
+        shutdown_grace_seconds: float = 10.0,
+        workers_in_process: bool = False,
+    ) -> None:
+        self.processor = processor
+        self.conninfo = conninfo_from_url(store_url)
+        self.concurrency = dict(concurrency)
+        self.default_concurrency = default_concurrency or self.concurrency.get("default", 4)
+        self.poll_interval = poll_interval
+        self.heartbeat_seconds = heartbeat_seconds
+        self.stalled_seconds = stalled_seconds
+        self.shutdown_grace_seconds = shutdown_grace_seconds
+        self.workers_in_process = workers_in_process
+        self.connector = PsycopgConnector(conninfo=self.conninfo, min_size=1, max_size=8)
+        self.app = App(connector=self.connector)
+        self.app.task(name=TASK_NAME, retry=DecisionRetry(), pass_context=False)(self._run)
+        self._stop: asyncio.Event | None = None
+        self._stop_requested = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._serving: asyncio.Task[None] | None = None
+        self._workers: dict[str, tuple[WakingWorker, asyncio.Task[None]]] = {}
+
+    # -- the runtime port ---------------------------------------------------------------------
+
+    def enqueue(self, session: Session, job: JobRequest) -> None:
+        """Defer the job with procrastinate's SQL function, in the caller's transaction."""
+        defer_in_session(session, job)
+
+    def notify(self) -> None:
+        """Nothing to do: workers LISTEN for inserted jobs."""
+
+    async def start(self) -> None:
+        """Make sure the schema exists; start in-process workers if configured."""
+        await install_schema(self.conninfo)
+        if self.workers_in_process:
+            self._stop_requested = False
+            self._serving = asyncio.create_task(self.serve(), name="d365sap-procrastinate")
+
+    async def stop(self) -> None:
+        """Stop in-process workers, if any (running jobs get the grace period)."""
+        if self._serving is None:
+            return
+        self.request_stop()
+        try:
+            await self._serving
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("in-process procrastinate workers failed")
+        finally:
+            self._serving = None
+
+    # -- serving ------------------------------------------------------------------------------
+
+    @property
+    def serving_queues(self) -> list[str]:
+        """The queues with a running worker in this process."""
+        return sorted(self._workers)
+
+    def request_stop(self) -> None:
+        """Ask :meth:`serve` to stop, even before it got going (safe from other threads)."""
+        self._stop_requested = True
+        if self._stop is None or self._loop is None:
+            return
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    async def serve(
+        self, queues: Sequence[str] | None = None, concurrency: int | None = None
+    ) -> None:
+        """Run workers until :meth:`request_stop`: one per named queue, or one per queue seen.
+
+        Without ``queues`` the configured queues are served from the start and any other queue
+        as soon as a job waits in it, each with its configured (else the default) concurrency.
+        """
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        if self._stop_requested:
+            self._stop.set()
+        await install_schema(self.conninfo)
+        plans = plan_workers(
+            self.concurrency, default=self.default_concurrency, queues=queues, override=concurrency
+        )
+        async with self.app.open_async():
+            for plan in plans:
+                self._start_worker(plan)
+            side = [asyncio.create_task(self._recover_loop(), name="d365sap-recover")]
+            if not queues:
+                side.append(asyncio.create_task(self._discover_loop(concurrency), name="discover"))
+            log.info(
+                "procrastinate workers started",
+                queues={plan.queue: plan.concurrency for plan in plans},
+                pid=os.getpid(),
+            )
+            try:
+                await self._stop.wait()
+            finally:
+                for task in side:
+                    task.cancel()
+                await asyncio.gather(*side, return_exceptions=True)
+                await self._stop_workers()
+        self._stop_requested = False
+        log.info("procrastinate workers stopped", pid=os.getpid())
+
+    def _start_worker(self, plan: WorkerPlan) -> None:
+        worker = WakingWorker(
+            self.app,
+            queues=[plan.queue],
+            name=f"d365sap-{plan.queue}",
+            concurrency=plan.concurrency,
+            fetch_job_polling_interval=self.poll_interval,
+            shutdown_graceful_timeout=self.shutdown_grace_seconds,
+            delete_jobs="successful",
+            install_signal_handlers=False,
+            update_heartbeat_interval=self.heartbeat_seconds,
+            stalled_worker_timeout=self.stalled_seconds,
+        )
+        task = asyncio.create_task(worker.run(), name=f"d365sap-worker-{plan.queue}")
+        self._workers[plan.queue] = (worker, task)
+
+    async def _stop_workers(self) -> None:
+        for worker, _ in self._workers.values():
+            worker.stop()
+        results = await asyncio.gather(
+            *(task for _, task in self._workers.values()), return_exceptions=True
+        )
+        for queue, result in zip(list(self._workers), results, strict=True):
+            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                log.error("worker ended with an error", queue=queue, error=repr(result))
+        self._workers.clear()
+
+    async def _recover_loop(self) -> None:
+        """Return jobs of workers without a heartbeat to the queue, as retries of the same job."""
+        interval = max(0.2, min(self.stalled_seconds / 2, self.heartbeat_seconds))
+        while True:
+            try:
+                recovered = await recover_stalled(self.connector, seconds=self.stalled_seconds)
+                if recovered:
+                    log.warning("jobs of a dead worker queued again", job_ids=recovered)
+                await self.app.job_manager.prune_stalled_workers(self.stalled_seconds)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("stalled job recovery failed; trying again")
+            await asyncio.sleep(interval)
+
+    async def _discover_loop(self, concurrency: int | None) -> None:
+        """Start a worker for a queue that is not configured as soon as a job waits in it."""
+        while True:
+            await asyncio.sleep(max(self.poll_interval, 1.0))
+            try:
+                rows = await self.connector.execute_query_all_async(_WAITING_QUEUES)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("looking for new queues failed")
+                continue
+            for row in rows:
+                queue = str(row["queue_name"])
+                if queue not in self._workers:
+                    plan = WorkerPlan(queue, concurrency or self.default_concurrency)
+                    log.info("serving a new queue", queue=queue, concurrency=plan.concurrency)
+                    self._start_worker(plan)
+
+    async def _run(self, message_id: str) -> None:
+        """The task: process the message once; a planned retry goes back as the same job."""
+        decision = await self.processor.process(message_id)
+        if decision.kind == "retry":
+            raise RetryAt(decision.run_at)
+
+    # -- inspection (operators, tests) --------------------------------------------------------
+
+    def pending_jobs(self, session: Session) -> dict[str, int]:
+        """How many of d365sap's jobs wait (``todo``) or run (``doing``)."""
+        rows = session.execute(
+            text(
+                "SELECT status::text, count(*) FROM procrastinate_jobs "
+                "WHERE task_name = :task AND status IN ('todo', 'doing') GROUP BY status"
+            ),
+            {"task": TASK_NAME},
+        ).all()
+        return {str(status): int(count) for status, count in rows}
