@@ -93,3 +93,16 @@ class DryRunFlow(Protocol):
     async def dry_run(self, payload: bytes) -> DryRunReport:
         """Parse, route, map and run read-only checks against the target; never write."""
         ...
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """A dry run of one stored message: which payload was tried, and the report."""
+
+    message_id: str
+    tested: str
+    report: DryRunReport
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form used by the REST API."""
+        return {"message_id": self.message_id, "tested": self.tested, **self.report.to_dict()}

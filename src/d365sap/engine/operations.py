@@ -22,7 +22,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
-from d365sap.engine.dry_run import UNSUPPORTED, DryRunFlow, DryRunReport
+from d365sap.engine.dry_run import UNSUPPORTED, DryRun, DryRunFlow, DryRunReport
 from d365sap.engine.guard import newer_applied
 from d365sap.engine.queue import DOING
 from d365sap.engine.runtime import Enqueuer, JobRequest
@@ -109,19 +109,6 @@ class Describer(Protocol):
 
 class UnknownMessageError(LookupError):
     """No message has this id."""
-
-
-@dataclass(frozen=True)
-class DryRun:
-    """A dry run of one stored message: which payload was tried, and the report."""
-
-    message_id: str
-    tested: str
-    report: DryRunReport
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form used by the REST API."""
-        return {"message_id": self.message_id, "tested": self.tested, **self.report.to_dict()}
 
 
 class _RefusedError(Exception):
@@ -258,9 +245,7 @@ class MessageOperations:
             _, before = self._guarded_update(
                 session, "discard", message_id, DISCARDABLE, values, force=False
             )
-            session.execute(
-                delete(JobRow).where(JobRow.message_id == message_id, JobRow.status != DOING)
-            )
+            session.execute(delete(JobRow).where(JobRow.message_id == message_id))
             return ActionResult(message_id, "discard", True, before, DISCARDED, reason)
 
         return self._transaction("discard", message_id, change)
@@ -292,12 +277,12 @@ class MessageOperations:
         act: Callable[[str], ActionResult],
         progress: Callable[[ActionResult], None] | None,
     ) -> list[ActionResult]:
-        results: list[ActionResult] = []
+        """Act on each id once, in the given order, reporting every result as it comes."""
+        results = []
         for message_id in dict.fromkeys(message_ids):
-            result = act(message_id)
-            results.append(result)
+            results.append(act(message_id))
             if progress is not None:
-                progress(result)
+                progress(results[-1])
         return results
 
     def _transaction(
@@ -307,15 +292,9 @@ class MessageOperations:
         try:
             with self.store.sessions.begin() as session:
                 return change(session)
-        except _RefusedError as refused:
+        except _RefusedError as no:
             return ActionResult(
-                message_id,
-                action,
-                False,
-                refused.before,
-                refused.before,
-                refused.detail,
-                refused.refusal,
+                message_id, action, False, no.before, no.before, no.detail, no.refusal
             )
 
     def _guarded_update(
