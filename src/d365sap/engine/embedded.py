@@ -18,13 +18,11 @@ from datetime import UTC, datetime
 
 import anyio.to_thread
 import structlog
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from d365sap.engine.processor import Processor
-from d365sap.engine.queue import TODO, JobQueue, add_job
-from d365sap.engine.runtime import JobRequest
-from d365sap.engine.tables import JobRow
+from d365sap.engine.queue import JobQueue, add_job, finish_job, retry_job
+from d365sap.engine.runtime import Decision, JobRequest
 
 log = structlog.get_logger("d365sap.engine.embedded")
 
@@ -50,7 +48,12 @@ class EmbeddedRuntime:
         self.poll_interval = poll_interval
         self.grace_seconds = grace_seconds
         worker_id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.jobs = JobQueue(processor.store.sessions, worker_id=worker_id, lease=lease_seconds)
+        self.jobs = JobQueue(
+            processor.store.sessions,
+            worker_id=worker_id,
+            lease=lease_seconds,
+            write=processor.store.write,
+        )
         self._lease_seconds = lease_seconds
         self._running: dict[str, dict[str, asyncio.Task[None]]] = {}
         self._wake: asyncio.Event | None = None
@@ -105,32 +108,24 @@ class EmbeddedRuntime:
         """How many jobs of ``queue`` may run at once."""
         return self.concurrency.get(queue, self.default_concurrency)
 
-    def _queues(self) -> list[str]:
-        with self.processor.store.sessions() as session:
-            names = session.scalars(select(JobRow.queue).where(JobRow.status == TODO).distinct())
-            return sorted(set(names) | set(self.concurrency))
+    def _free(self) -> dict[str, int]:
+        queues = set(self.concurrency) | set(self._running)
+        return {q: self.limit(q) - len(self._running.get(q, {})) for q in queues}
 
     async def _dispatch(self) -> None:
         assert self._wake is not None
         while True:
             self._wake.clear()
-            claimed_any = False
             try:
-                queues = await anyio.to_thread.run_sync(self._queues)
-                for queue in queues:
+                claimed = await anyio.to_thread.run_sync(
+                    functools.partial(self.jobs.claim, self._free(), self.default_concurrency)
+                )
+                for queue, message_id in claimed:
                     running = self._running.setdefault(queue, {})
-                    free = self.limit(queue) - len(running)
-                    if free <= 0:
-                        continue
-                    claimed = await anyio.to_thread.run_sync(
-                        functools.partial(self.jobs.claim, queue, free)
+                    running[message_id] = asyncio.create_task(
+                        self._run(queue, message_id), name=f"d365sap-job-{message_id}"
                     )
-                    for message_id in claimed:
-                        claimed_any = True
-                        running[message_id] = asyncio.create_task(
-                            self._run(queue, message_id), name=f"d365sap-job-{message_id}"
-                        )
-                sleep = 0.0 if claimed_any else await self._idle_time()
+                sleep = 0.0 if claimed else await self._idle_time()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -148,12 +143,18 @@ class EmbeddedRuntime:
         return max(0.01, min(self.poll_interval, wait))
 
     async def _run(self, queue: str, message_id: str) -> None:
-        try:
-            decision = await self.processor.process(message_id)
+        settled: list[bool] = []
+
+        def settle_job(session: Session, decision: Decision) -> None:
             if decision.kind == "retry" and decision.run_at is not None:
-                run_at = decision.run_at
-                await anyio.to_thread.run_sync(lambda: self.jobs.retry_at(message_id, run_at))
+                retry_job(session, message_id, decision.run_at)
             else:
+                finish_job(session, message_id)
+            settled.append(True)
+
+        try:
+            await self.processor.process(message_id, on_settle=settle_job)
+            if not settled:  # skipped (already final or superseded): no attempt was recorded
                 await anyio.to_thread.run_sync(lambda: self.jobs.finish(message_id))
         except asyncio.CancelledError:
             raise

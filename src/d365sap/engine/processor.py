@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import anyio.to_thread
 import structlog
+from sqlalchemy.orm import Session
 
 from d365sap.engine.retry import RetryPolicy
 from d365sap.engine.runtime import FINISHED, Decision
@@ -25,6 +26,7 @@ from d365sap.engine.views import FAILED
 log = structlog.get_logger("d365sap.engine")
 
 Listener = Callable[[str], None]
+SettleHook = Callable[[Session, Decision], None]
 
 
 class Processor:
@@ -52,8 +54,12 @@ class Processor:
         for listener in self._listeners:
             listener(message_id)
 
-    async def process(self, message_id: str) -> Decision:
-        """Process the message once; tell the runtime whether to keep its job for a retry."""
+    async def process(self, message_id: str, *, on_settle: SettleHook | None = None) -> Decision:
+        """Process the message once; tell the runtime whether to keep its job for a retry.
+
+        ``on_settle`` runs inside the transaction that records the attempt, with the decision,
+        so a runtime with its queue in the same database settles job and message together.
+        """
         started = await anyio.to_thread.run_sync(lambda: self.store.begin_attempt(message_id))
         if isinstance(started, str):
             log.info("message skipped", message_id=message_id, reason=started)
@@ -86,7 +92,13 @@ class Processor:
                 error=f"internal error: {exc.__class__.__name__}: {exc}",
             )
             await anyio.to_thread.run_sync(
-                lambda: self.store.settle(message_id, attempt=attempt, outcome=outcome, trace=trace)
+                lambda: self.store.settle(
+                    message_id,
+                    attempt=attempt,
+                    outcome=outcome,
+                    trace=trace,
+                    within=_bind(on_settle, FINISHED),
+                )
             )
             self._settled(message_id)
             return FINISHED
@@ -105,9 +117,15 @@ class Processor:
             result=body,
             error=output.error_text(),
         )
+        decision = Decision("retry", next_run) if next_run is not None else FINISHED
         await anyio.to_thread.run_sync(
             lambda: self.store.settle(
-                message_id, attempt=attempt, outcome=outcome, trace=trace, next_attempt_at=next_run
+                message_id,
+                attempt=attempt,
+                outcome=outcome,
+                trace=trace,
+                next_attempt_at=next_run,
+                within=_bind(on_settle, decision),
             )
         )
         bound.info(
@@ -118,6 +136,10 @@ class Processor:
             steps=len(trace.steps),
         )
         self._settled(message_id)
-        if next_run is not None:
-            return Decision("retry", next_run)
-        return FINISHED
+        return decision
+
+
+def _bind(hook: SettleHook | None, decision: Decision) -> Callable[[Session], None] | None:
+    if hook is None:
+        return None
+    return lambda session: hook(session, decision)

@@ -8,9 +8,11 @@ A running job holds a lease; a job whose lease ran out (its worker died) goes ba
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, delete, exists, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from d365sap.engine.runtime import JobRequest
@@ -22,6 +24,17 @@ DOING = "doing"
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+_EARLIER = aliased(JobRow, name="earlier")
+# Due jobs with no earlier job of the same lock key left in the table (queued, waiting or running).
+_CANDIDATES = (
+    select(JobRow.id, JobRow.message_id, JobRow.queue)
+    .where(JobRow.status == TODO, JobRow.run_at <= bindparam("now"))
+    .where(~exists().where(and_(_EARLIER.lock_key == JobRow.lock_key, _EARLIER.id < JobRow.id)))
+    .order_by(JobRow.id)
+    .limit(bindparam("limit"))
+)
 
 
 def add_job(session: Session, job: JobRequest) -> None:
@@ -46,61 +59,82 @@ def add_job(session: Session, job: JobRequest) -> None:
     )
 
 
+def finish_job(session: Session, message_id: str) -> None:
+    """Remove the job of a settled message, in the caller's transaction."""
+    session.execute(delete(JobRow).where(JobRow.message_id == message_id))
+
+
+def retry_job(session: Session, message_id: str, run_at: datetime) -> None:
+    """Let the job wait until ``run_at``, keeping its id and so its place in its key's order."""
+    session.execute(
+        update(JobRow)
+        .where(JobRow.message_id == message_id)
+        .values(status=TODO, run_at=run_at, locked_by=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 class JobQueue:
     """Claims and settles jobs for one process of workers."""
 
-    def __init__(self, sessions: sessionmaker[Session], *, worker_id: str, lease: float) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        worker_id: str,
+        lease: float,
+        write: Callable[[], AbstractContextManager[Session]] | None = None,
+    ) -> None:
         self._sessions = sessions
+        self._write = write or sessions.begin
         self.worker_id = worker_id
         self.lease = timedelta(seconds=lease)
 
-    def claim(self, queue: str, limit: int) -> list[str]:
-        """Take up to ``limit`` runnable jobs of ``queue``; returns their message ids."""
-        if limit <= 0:
+    def claim(self, free: dict[str, int], default_free: int = 0) -> list[tuple[str, str]]:
+        """Take runnable jobs, at most ``free[queue]`` per queue; returns (queue, message id).
+
+        Queues not named in ``free`` may take ``default_free`` jobs. One transaction: the due,
+        unblocked jobs in queue order, then a guarded update that marks them running.
+        """
+        capacity = sum(max(0, n) for n in free.values()) + max(0, default_free)
+        if capacity <= 0:
             return []
         now = _now()
-        earlier = aliased(JobRow)
-        blocked = exists().where(and_(earlier.lock_key == JobRow.lock_key, earlier.id < JobRow.id))
-        running = aliased(JobRow)
-        busy = exists().where(and_(running.lock_key == JobRow.lock_key, running.status == DOING))
-        query = (
-            select(JobRow.id, JobRow.message_id)
-            .where(JobRow.queue == queue, JobRow.status == TODO, JobRow.run_at <= now)
-            .where(~blocked, ~busy)
-            .order_by(JobRow.id)
-            .limit(limit)
-        )
-        claimed: list[str] = []
-        with self._sessions.begin() as session:
-            for job_id, message_id in session.execute(query).all():
-                result = session.execute(
-                    update(JobRow)
-                    .where(JobRow.id == job_id, JobRow.status == TODO)
-                    .values(status=DOING, locked_by=self.worker_id, lease_until=now + self.lease)
-                )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
-                    claimed.append(message_id)
-        return claimed
+        picked: list[tuple[int, str, str]] = []
+        taken: dict[str, int] = {}
+        with self._write() as session:
+            rows = session.execute(_CANDIDATES, {"now": now, "limit": capacity * 4}).all()
+            for job_id, message_id, queue in rows:
+                limit = free.get(queue, default_free)
+                if taken.get(queue, 0) >= limit:
+                    continue
+                taken[queue] = taken.get(queue, 0) + 1
+                picked.append((job_id, message_id, queue))
+            if not picked:
+                return []
+            session.execute(
+                update(JobRow)
+                .where(JobRow.id.in_([job_id for job_id, _, _ in picked]), JobRow.status == TODO)
+                .values(status=DOING, locked_by=self.worker_id, lease_until=now + self.lease)
+                .execution_options(synchronize_session=False)
+            )
+        return [(queue, message_id) for _, message_id, queue in picked]
 
     def finish(self, message_id: str) -> None:
         """The message is settled: remove its job."""
-        with self._sessions.begin() as session:
-            session.execute(delete(JobRow).where(JobRow.message_id == message_id))
+        with self._write() as session:
+            finish_job(session, message_id)
 
     def retry_at(self, message_id: str, run_at: datetime) -> None:
         """Put the job back to wait until ``run_at`` (it keeps its place in its key's order)."""
-        with self._sessions.begin() as session:
-            session.execute(
-                update(JobRow)
-                .where(JobRow.message_id == message_id)
-                .values(status=TODO, run_at=run_at, locked_by=None, lease_until=None)
-            )
+        with self._write() as session:
+            retry_job(session, message_id, run_at)
 
     def extend(self, message_ids: list[str]) -> None:
         """Renew the lease of jobs still running here."""
         if not message_ids:
             return
-        with self._sessions.begin() as session:
+        with self._write() as session:
             session.execute(
                 update(JobRow)
                 .where(JobRow.message_id.in_(message_ids), JobRow.locked_by == self.worker_id)
@@ -112,7 +146,7 @@ class JobQueue:
         condition = JobRow.status == DOING
         if not all_running:
             condition = and_(condition, JobRow.lease_until < _now())
-        with self._sessions.begin() as session:
+        with self._write() as session:
             result = session.execute(
                 update(JobRow)
                 .where(condition)
@@ -133,4 +167,4 @@ class JobQueue:
     def pending(self) -> int:
         """How many jobs are queued or running."""
         with self._sessions() as session:
-            return len(session.scalars(select(JobRow.id)).all())
+            return int(session.scalar(select(func.count()).select_from(JobRow)) or 0)

@@ -9,8 +9,10 @@ worker thread.
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -89,6 +91,21 @@ class MessageStore:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self._masker = masker
+        # SQLite has one writer at a time; queueing writers here is far cheaper than letting
+        # them collide inside SQLite, whose busy handler sleeps. PostgreSQL needs no such lock.
+        self._write_lock: threading.Lock | None = (
+            threading.Lock() if engine.dialect.name == "sqlite" else None
+        )
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction (serialised per process on SQLite)."""
+        if self._write_lock is None:
+            with self.sessions.begin() as session:
+                yield session
+            return
+        with self._write_lock, self.sessions.begin() as session:
+            yield session
 
     @classmethod
     def open(cls, url: str, *, masker: Masker | None = None) -> MessageStore:
@@ -113,7 +130,7 @@ class MessageStore:
         lock_key = self._lock_key(arrival, message_id)
         digest = payload_hash(arrival.payload)
         try:
-            with self.sessions.begin() as session:
+            with self.write() as session:
                 if arrival.source_id is None:
                     first = self._same_as_latest(session, arrival.flow, lock_key, digest)
                     if first is not None:
@@ -211,7 +228,7 @@ class MessageStore:
         Returns ``"final"`` when the message is already settled and ``"superseded"`` when a newer
         message of the same record was applied (the message is marked so).
         """
-        with self.sessions.begin() as session:
+        with self.write() as session:
             row = session.get(MessageRow, message_id, with_for_update=True)
             if row is None or row.status in FINAL_STATUSES:
                 return "final"
@@ -237,10 +254,14 @@ class MessageStore:
         outcome: Outcome,
         trace: Trace,
         next_attempt_at: datetime | None = None,
+        within: Callable[[Session], None] | None = None,
     ) -> None:
-        """Record one attempt: its steps, snapshots and outcome, final or waiting for a retry."""
+        """Record one attempt: its steps, snapshots and outcome, final or waiting for a retry.
+
+        ``within`` runs in the same transaction (the embedded runtime settles its job there).
+        """
         now = _now()
-        with self.sessions.begin() as session:
+        with self.write() as session:
             row = session.get_one(MessageRow, message_id)
             row.status = RETRYING if next_attempt_at is not None else outcome.status
             row.outcome = outcome.outcome
@@ -254,6 +275,8 @@ class MessageStore:
             if row.status == DONE and row.lock_key:
                 mark_applied(session, row.lock_key, row.seq, row.id)
             self._add_trace(session, message_id, attempt, trace, now)
+            if within is not None:
+                within(session)
 
     def _add_trace(
         self, session: Session, message_id: str, attempt: int, trace: Trace, now: datetime
@@ -297,7 +320,7 @@ class MessageStore:
     ) -> MessageView:
         """Queue a message again, optionally with a corrected payload kept as a new version."""
         now = _now()
-        with self.sessions.begin() as session:
+        with self.write() as session:
             row = session.get(MessageRow, message_id, with_for_update=True)
             if row is None:
                 raise KeyError(message_id)
@@ -329,7 +352,7 @@ class MessageStore:
     def set_final(self, message_id: str, status: str, reason: str) -> MessageView:
         """Settle a message by hand (an operator discards it)."""
         now = _now()
-        with self.sessions.begin() as session:
+        with self.write() as session:
             row = session.get(MessageRow, message_id, with_for_update=True)
             if row is None:
                 raise KeyError(message_id)
