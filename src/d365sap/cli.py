@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from d365sap.cli_messages import messages_app
 from d365sap.config import Settings, load_settings
 from d365sap.errors import ConfigError
 from d365sap.logs import configure_logging
@@ -20,7 +20,6 @@ app = typer.Typer(
     help="d365sap: keeps Dynamics 365 and SAP S/4HANA Cloud / SAP ERP in step.",
 )
 config_app = typer.Typer(no_args_is_help=True, help="Inspect and validate the configuration.")
-messages_app = typer.Typer(no_args_is_help=True, help="Look at stored messages.")
 app.add_typer(config_app, name="config")
 app.add_typer(messages_app, name="messages")
 
@@ -37,7 +36,8 @@ ConfigOption = Annotated[
 ]
 
 
-def _settings(path: Path | None, *, check_secrets: bool = False) -> Settings:
+def settings_or_exit(path: Path | None, *, check_secrets: bool = False) -> Settings:
+    """The configuration, or the list of its problems on stderr and exit code 2."""
     try:
         return load_settings(path, check_secrets=check_secrets)
     except ConfigError as exc:
@@ -57,7 +57,7 @@ def _print_problems(exc: ConfigError) -> None:
 @config_app.command("check")
 def config_check(config: ConfigOption = None) -> None:
     """Validate a configuration; names every wrong field and exits 2 if any."""
-    settings = _settings(config, check_secrets=True)
+    settings = settings_or_exit(config, check_secrets=True)
     table = Table(title="Configuration OK", title_style="bold green")
     table.add_column("setting")
     table.add_column("value")
@@ -72,7 +72,7 @@ def config_check(config: ConfigOption = None) -> None:
 @config_app.command("show")
 def config_show(config: ConfigOption = None) -> None:
     """Print the effective configuration as JSON (secrets masked)."""
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     console.print_json(settings.model_dump_json())
 
 
@@ -83,7 +83,7 @@ def serve(config: ConfigOption = None) -> None:
 
     from d365sap.web.app import create_app
 
-    settings = _settings(config, check_secrets=True)
+    settings = settings_or_exit(config, check_secrets=True)
     configure_logging(settings.logging.level, settings.logging.format)
     uvicorn.run(
         create_app(settings),
@@ -112,7 +112,7 @@ def worker(
     """Process queued messages (runtime.kind = "procrastinate") until SIGTERM or Ctrl-C."""
     import asyncio
 
-    settings = _settings(config, check_secrets=True)
+    settings = settings_or_exit(config, check_secrets=True)
     if settings.runtime.kind != "procrastinate":
         err_console.print(
             '[red]d365sap worker needs runtime.kind = "procrastinate" (and a PostgreSQL '
@@ -150,7 +150,7 @@ def emulators(config: ConfigOption = None) -> None:
     from d365sap.emulators.s4.app import create_app as create_s4_app
     from d365sap.web.serving import BackgroundServer
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     configure_logging(settings.logging.level, settings.logging.format)
     emu = settings.emulators
     s4 = BackgroundServer(create_s4_app(emu.s4), host=emu.host, port=emu.s4_port, name="s4")
@@ -178,7 +178,7 @@ def demo(
     """Start emulators and service on loopback, send the example messages, show the outcome."""
     from d365sap.demo import DemoEnvironment, wait_forever
 
-    settings = _settings(config)
+    settings = settings_or_exit(config)
     configure_logging("WARNING", "console")
     environment = DemoEnvironment(settings, store_path=store)
     try:
@@ -214,71 +214,6 @@ def demo(
             wait_forever()
     finally:
         environment.stop()
-
-
-@messages_app.command("list")
-def messages_list(
-    config: ConfigOption = None,
-    flow: Annotated[str | None, typer.Option(help="only this flow")] = None,
-    status: Annotated[str | None, typer.Option(help="only this status")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
-) -> None:
-    """Recent messages, newest first."""
-    from d365sap.engine.store import MessageStore
-
-    settings = _settings(config)
-    store = MessageStore.open(settings.store.url)
-    try:
-        rows = store.list(flow=flow, status=status, limit=limit)
-    finally:
-        store.close()
-    table = Table(title=f"Messages ({len(rows)})")
-    for column in ("id", "flow", "status", "outcome", "route", "key", "HTTP", "created", "error"):
-        table.add_column(column, overflow="fold")
-    for m in rows:
-        table.add_row(
-            m.id,
-            m.flow,
-            m.status,
-            m.outcome or "",
-            m.route or "",
-            m.business_key or "",
-            str(m.http_status or ""),
-            m.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-            m.error or "",
-        )
-    console.print(table)
-
-
-@messages_app.command("show")
-def messages_show(message_id: str, config: ConfigOption = None) -> None:
-    """One message: result and every step."""
-    from d365sap.engine.store import MessageStore
-
-    settings = _settings(config)
-    store = MessageStore.open(settings.store.url)
-    try:
-        message = store.get(message_id)
-    finally:
-        store.close()
-    if message is None:
-        err_console.print(f"[red]no message {message_id}[/]")
-        raise typer.Exit(1)
-    result: Any = message.result or {}
-    console.print_json(json.dumps(result))
-    table = Table(title=f"Steps of {message.id}")
-    for column in ("attempt", "step", "status", "ms", "backend", "detail"):
-        table.add_column(column, overflow="fold")
-    for s in message.steps:
-        table.add_row(
-            str(s.attempt),
-            s.name,
-            s.status,
-            f"{s.duration_ms:.1f}",
-            str(s.backend_status or ""),
-            s.detail or "",
-        )
-    console.print(table)
 
 
 def main() -> None:

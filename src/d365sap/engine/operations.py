@@ -96,6 +96,29 @@ class Selection:
     since: datetime | None = None
     until: datetime | None = None
     limit: int | None = None
+    newest_first: bool = False
+
+
+def select_messages(store: MessageStore, selection: Selection) -> list[MessageView]:
+    """Every message matching ``selection`` (any of its statuses), oldest first by default.
+
+    Oldest first is the order an operator's bulk action works in, so that messages of one
+    record are queued again in the order they arrived.
+    """
+    found: dict[str, MessageView] = {}
+    for status in selection.statuses or (None,):
+        for message in store.list(
+            flow=selection.flow,
+            status=status,
+            business_key=selection.business_key,
+            since=selection.since,
+            until=selection.until,
+            limit=selection.limit,
+            oldest_first=not selection.newest_first,
+        ):
+            found[message.id] = message
+    ordered = sorted(found.values(), key=lambda m: m.seq, reverse=selection.newest_first)
+    return ordered[: selection.limit] if selection.limit is not None else ordered
 
 
 @runtime_checkable
@@ -156,22 +179,8 @@ class MessageOperations:
     # -- selection ----------------------------------------------------------------------------
 
     def select(self, selection: Selection) -> list[MessageView]:
-        """Every message matching ``selection``, oldest first (the order they are acted on)."""
-        statuses = selection.statuses or (None,)
-        found: dict[str, MessageView] = {}
-        for status in statuses:
-            for message in self.store.list(
-                flow=selection.flow,
-                status=status,
-                business_key=selection.business_key,
-                since=selection.since,
-                until=selection.until,
-                limit=selection.limit,
-                oldest_first=True,
-            ):
-                found[message.id] = message
-        ordered = sorted(found.values(), key=lambda m: m.seq)
-        return ordered[: selection.limit] if selection.limit is not None else ordered
+        """Every message matching ``selection`` (see :func:`select_messages`)."""
+        return select_messages(self.store, selection)
 
     # -- actions ------------------------------------------------------------------------------
 
