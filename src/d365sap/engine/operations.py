@@ -299,7 +299,7 @@ class MessageOperations:
     ) -> ActionResult:
         """Run ``change`` in one transaction; a refusal rolls it back and becomes the result."""
         try:
-            with self.store.sessions.begin() as session:
+            with self.store.write() as session:
                 return change(session)
         except _RefusedError as no:
             return ActionResult(
