@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast, runtime_checkable
 
+import anyio.to_thread
 from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm import Session
 
@@ -263,7 +264,7 @@ class MessageOperations:
 
     async def dry_run(self, message_id: str, payload: bytes | None = None) -> DryRun:
         """Run the message's flow without writing: ``payload``, or else the current version."""
-        message = self.store.status_of(message_id)
+        message = await anyio.to_thread.run_sync(lambda: self.store.status_of(message_id))
         if message is None:
             raise UnknownMessageError(message_id)
         tested = "submitted payload" if payload is not None else f"version {message.version}"
