@@ -40,6 +40,16 @@ _RESCHEDULE = text(
     RETURNING id
     """
 )
+# Procrastinate's workers LISTEN on this channel; its trigger notifies inserts only, so a job
+# moved forward by a requeue is announced the same way (delivered when the transaction commits).
+_ANNOUNCE = text(
+    """
+    SELECT pg_notify(
+        'procrastinate_queue_v1#' || :queue,
+        json_build_object('type', 'job_inserted', 'job_id', CAST(:job_id AS bigint))::text
+    )
+    """
+)
 _RUNNING = text(
     """
     SELECT id FROM procrastinate_jobs
@@ -81,7 +91,9 @@ def defer_in_session(session: Session, job: JobRequest) -> int | None:
     the running attempt settles the message, and a retry it asks for reuses the same job.
     """
     params: dict[str, Any] = {"message_id": job.message_id, "task_name": TASK_NAME}
-    if session.execute(_RESCHEDULE, {**params, "run_at": job.run_at}).first() is not None:
+    waiting = session.execute(_RESCHEDULE, {**params, "run_at": job.run_at}).first()
+    if waiting is not None:
+        session.execute(_ANNOUNCE, {"queue": job.queue, "job_id": int(waiting[0])})
         return None
     if session.execute(_RUNNING, {**params, "lock": job.lock_key}).first() is not None:
         return None

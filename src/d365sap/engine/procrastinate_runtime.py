@@ -92,6 +92,8 @@ class ProcrastinateRuntime:
         self.stalled_seconds = stalled_seconds
         self.shutdown_grace_seconds = shutdown_grace_seconds
         self.workers_in_process = workers_in_process
+        # Workers hold a connection only for short fetch/settle statements (the flows use the
+        # store's own pool), so a small pool serves every queue of the process.
         self.connector = PsycopgConnector(conninfo=self.conninfo, min_size=1, max_size=8)
         self.app = App(connector=self.connector)
         self.app.task(name=TASK_NAME, retry=DecisionRetry(), pass_context=False)(self._run)
@@ -245,7 +247,14 @@ class ProcrastinateRuntime:
 
     async def _run(self, message_id: str) -> None:
         """The task: process the message once; a planned retry goes back as the same job."""
-        decision = await self.processor.process(message_id)
+        try:
+            decision = await self.processor.process(message_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Procrastinate retries it (DecisionRetry); say why here, its own log is quieter.
+            log.exception("job failed outside the flow; retrying", message_id=message_id)
+            raise
         if decision.kind == "retry":
             raise RetryAt(decision.run_at)
 
