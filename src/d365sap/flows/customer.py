@@ -313,21 +313,16 @@ class CustomerFlow:
             DryRunReport, flow=FLOW_NAME, route=Route.S4HC.value, target="s4hc", keys=keys
         )
         if found.entities:
-            body = update_payload(message, self.options.s4_mapping)
             etag = _etag_of(found.entities[0])
-            url = self.s4.url(entity_path(SALES_AREA_SET, keys))
-            return report(
-                outcome="would_update",
-                summary=f"would update the sales area {key}: PATCH {url}",
-                request=PlannedRequest(
-                    "PATCH",
-                    url,
-                    "application/json",
-                    _pretty(body),
-                    {"If-Match": etag} if etag else {},
-                ),
-                checks=tuple(checks),
+            patch = PlannedRequest(
+                "PATCH",
+                self.s4.url(entity_path(SALES_AREA_SET, keys)),
+                "application/json",
+                _pretty(update_payload(message, self.options.s4_mapping)),
+                {"If-Match": etag} if etag else {},
             )
+            summary = f"would update the sales area {key}: PATCH {patch.url}"
+            return report(outcome="would_update", summary=summary, request=patch, checks=(*checks,))
         body = create_payload(message, self.options.s4_mapping)
         request = PlannedRequest(
             "POST", self.s4.url(SALES_AREA_SET), "application/json", _pretty(body)
@@ -341,7 +336,7 @@ class CustomerFlow:
                 outcome=WOULD_FAIL,
                 summary=f"S/4HANA Cloud has no customer {key.customer}: the create would fail",
                 request=request,
-                problems=(Problem("Customer", missing.backend_message or missing.message),),
+                problems=(Problem("Customer", f"S/4 answered: {missing.backend_message}"),),
                 checks=tuple(checks),
             )
         except D365SapError as unknown:
