@@ -65,6 +65,13 @@ def plan_workers(
     return [WorkerPlan(name, override or concurrency.get(name, default)) for name in names]
 
 
+@dataclass(frozen=True)
+class _Running:
+    plan: WorkerPlan
+    worker: WakingWorker
+    task: asyncio.Task[None]
+
+
 class ProcrastinateRuntime:
     """The runtime port on procrastinate: defer in the store's transaction, serve in workers."""
 
@@ -101,7 +108,7 @@ class ProcrastinateRuntime:
         self._stop_requested = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._serving: asyncio.Task[None] | None = None
-        self._workers: dict[str, tuple[WakingWorker, asyncio.Task[None]]] = {}
+        self._workers: dict[str, _Running] = {}
 
     # -- the runtime port ---------------------------------------------------------------------
 
@@ -167,9 +174,13 @@ class ProcrastinateRuntime:
         async with self.app.open_async():
             for plan in plans:
                 self._start_worker(plan)
-            side = [asyncio.create_task(self._recover_loop(), name="d365sap-recover")]
-            if not queues:
-                side.append(asyncio.create_task(self._discover_loop(concurrency), name="discover"))
+            side = [
+                asyncio.create_task(self._recover_loop(), name="d365sap-recover"),
+                asyncio.create_task(
+                    self._supervise_loop(discover=not queues, concurrency=concurrency),
+                    name="d365sap-supervise",
+                ),
+            ]
             log.info(
                 "procrastinate workers started",
                 queues={plan.queue: plan.concurrency for plan in plans},
@@ -199,17 +210,16 @@ class ProcrastinateRuntime:
             stalled_worker_timeout=self.stalled_seconds,
         )
         task = asyncio.create_task(worker.run(), name=f"d365sap-worker-{plan.queue}")
-        self._workers[plan.queue] = (worker, task)
+        self._workers[plan.queue] = _Running(plan, worker, task)
 
     async def _stop_workers(self) -> None:
-        for worker, _ in self._workers.values():
-            worker.stop()
-        results = await asyncio.gather(
-            *(task for _, task in self._workers.values()), return_exceptions=True
-        )
-        for queue, result in zip(list(self._workers), results, strict=True):
-            if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
-                log.error("worker ended with an error", queue=queue, error=repr(result))
+        running = list(self._workers.values())
+        for each in running:
+            each.worker.stop()
+        results = await asyncio.gather(*(each.task for each in running), return_exceptions=True)
+        for each, result in zip(running, results, strict=True):
+            if isinstance(result, Exception):
+                log.error("worker ended with an error", queue=each.plan.queue, error=repr(result))
         self._workers.clear()
 
     async def _recover_loop(self) -> None:
@@ -227,10 +237,23 @@ class ProcrastinateRuntime:
                 log.exception("stalled job recovery failed; trying again")
             await asyncio.sleep(interval)
 
-    async def _discover_loop(self, concurrency: int | None) -> None:
-        """Start a worker for a queue that is not configured as soon as a job waits in it."""
+    async def _supervise_loop(self, *, discover: bool, concurrency: int | None) -> None:
+        """Restart a worker that ended by itself (its database connection broke, say) and,
+        serving all queues, start a worker for a queue without settings once a job waits in it.
+        """
         while True:
             await asyncio.sleep(max(self.poll_interval, 1.0))
+            for each in list(self._workers.values()):
+                if each.task.done():
+                    error = None if each.task.cancelled() else each.task.exception()
+                    log.error(
+                        "worker ended unexpectedly; restarting",
+                        queue=each.plan.queue,
+                        error=repr(error),
+                    )
+                    self._start_worker(each.plan)
+            if not discover:
+                continue
             try:
                 rows = await self.connector.execute_query_all_async(_WAITING_QUEUES)
             except asyncio.CancelledError:

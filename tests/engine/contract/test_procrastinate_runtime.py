@@ -22,7 +22,7 @@ from d365sap.engine.procrastinate_schema import (
 )
 from d365sap.engine.views import DONE, RETRYING
 from engine.contract.conftest import Harness, admin_execute, pg_url, postgres_or_skip
-from engine.contract.scripted import Journal
+from engine.contract.scripted import QUEUE, Journal
 
 pytestmark = pytest.mark.anyio
 
@@ -158,6 +158,17 @@ async def test_a_queue_without_settings_gets_a_worker(procrastinate: Harness) ->
     runtime = procrastinate.runtime
     assert isinstance(runtime, ProcrastinateRuntime)
     assert "unplanned" in runtime.serving_queues
+
+
+async def test_a_worker_that_ends_by_itself_is_restarted(procrastinate: Harness) -> None:
+    runtime = procrastinate.runtime
+    assert isinstance(runtime, ProcrastinateRuntime)
+    broken = runtime._workers[QUEUE]
+    broken.worker.stop()  # as procrastinate does when its heartbeat cannot reach the database
+    await asyncio.wait_for(broken.task, 5)
+    await procrastinate._wait_for(lambda: runtime._workers[QUEUE] is not broken, "a new worker")
+    message_id = await procrastinate.submit("r1", "R")
+    assert (await procrastinate.settled(message_id)).status == DONE
 
 
 def test_worker_command_refuses_the_embedded_runtime(tmp_path: Path) -> None:
