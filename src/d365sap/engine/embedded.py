@@ -16,13 +16,13 @@ import os
 import uuid
 from datetime import UTC, datetime
 
-import anyio.to_thread
 import structlog
 from sqlalchemy.orm import Session
 
 from d365sap.engine.processor import Processor
 from d365sap.engine.queue import JobQueue, add_job, finish_job, retry_job
 from d365sap.engine.runtime import Decision, JobRequest
+from d365sap.engine.store import Started, begin_in
 
 log = structlog.get_logger("d365sap.engine.embedded")
 
@@ -77,7 +77,7 @@ class EmbeddedRuntime:
         """Recover jobs of a previous process, then start dispatching."""
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        recovered = await anyio.to_thread.run_sync(lambda: self.jobs.recover(all_running=True))
+        recovered = await self.processor.store.call(lambda: self.jobs.recover(all_running=True))
         if recovered:
             log.warning("recovered jobs left running by a previous process", count=recovered)
         self._tasks = [
@@ -117,13 +117,15 @@ class EmbeddedRuntime:
         while True:
             self._wake.clear()
             try:
-                claimed = await anyio.to_thread.run_sync(
-                    functools.partial(self.jobs.claim, self._free(), self.default_concurrency)
+                claimed = await self.processor.store.call(
+                    functools.partial(
+                        self.jobs.claim, self._free(), self.default_concurrency, begin_in
+                    )
                 )
-                for queue, message_id in claimed:
+                for queue, message_id, started in claimed:
                     running = self._running.setdefault(queue, {})
                     running[message_id] = asyncio.create_task(
-                        self._run(queue, message_id), name=f"d365sap-job-{message_id}"
+                        self._run(queue, message_id, started), name=f"d365sap-job-{message_id}"
                     )
                 sleep = 0.0 if claimed else await self._idle_time()
             except asyncio.CancelledError:
@@ -136,13 +138,13 @@ class EmbeddedRuntime:
                     await asyncio.wait_for(self._wake.wait(), sleep)
 
     async def _idle_time(self) -> float:
-        due = await anyio.to_thread.run_sync(self.jobs.next_run_at)
+        due = await self.processor.store.call(self.jobs.next_run_at)
         if due is None:
             return self.poll_interval
         wait = (due - datetime.now(UTC)).total_seconds()
         return max(0.01, min(self.poll_interval, wait))
 
-    async def _run(self, queue: str, message_id: str) -> None:
+    async def _run(self, queue: str, message_id: str, started: Started | None) -> None:
         settled: list[bool] = []
 
         def settle_job(session: Session, decision: Decision) -> None:
@@ -153,9 +155,9 @@ class EmbeddedRuntime:
             settled.append(True)
 
         try:
-            await self.processor.process(message_id, on_settle=settle_job)
+            await self.processor.process(message_id, on_settle=settle_job, started=started)
             if not settled:  # skipped (already final or superseded): no attempt was recorded
-                await anyio.to_thread.run_sync(lambda: self.jobs.finish(message_id))
+                await self.processor.store.call(lambda: self.jobs.finish(message_id))
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -172,8 +174,8 @@ class EmbeddedRuntime:
             await asyncio.sleep(interval)
             try:
                 ids = [mid for per_queue in self._running.values() for mid in per_queue]
-                await anyio.to_thread.run_sync(functools.partial(self.jobs.extend, ids))
-                recovered = await anyio.to_thread.run_sync(self.jobs.recover)
+                await self.processor.store.call(functools.partial(self.jobs.extend, ids))
+                recovered = await self.processor.store.call(self.jobs.recover)
                 if recovered:
                     log.warning("recovered jobs with an expired lease", count=recovered)
                     self.notify()

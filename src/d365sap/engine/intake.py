@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import anyio.to_thread
 import structlog
 
 from d365sap.engine.runtime import Runtime
@@ -56,9 +55,7 @@ class Intake:
             business_key=description.business_key,
             queue=description.queue,
         )
-        message, duplicate = await anyio.to_thread.run_sync(
-            lambda: self.store.accept(arrival, self.runtime)
-        )
+        message, duplicate = await self.store.call(lambda: self.store.accept(arrival, self.runtime))
         if duplicate:
             log.info("duplicate message", message_id=message.id, source_id=source_id)
         else:

@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 
-import anyio.to_thread
 import structlog
 from sqlalchemy.orm import Session
 
 from d365sap.engine.retry import RetryPolicy
 from d365sap.engine.runtime import FINISHED, Decision
-from d365sap.engine.store import MessageStore, Outcome
+from d365sap.engine.store import MessageStore, Outcome, Started
 from d365sap.engine.trace import Trace
 from d365sap.engine.types import Flow
-from d365sap.engine.views import FAILED
+from d365sap.engine.views import FAILED, RETRYING, MessageView
 
 log = structlog.get_logger("d365sap.engine")
 
-Listener = Callable[[str], None]
+Listener = Callable[[str, MessageView | None], None]
 SettleHook = Callable[[Session, Decision], None]
 
 
@@ -47,20 +47,31 @@ class Processor:
         self._listeners: list[Listener] = []
 
     def on_settled(self, listener: Listener) -> None:
-        """Call ``listener(message_id)`` whenever an attempt has been recorded."""
+        """Call ``listener(message_id, view)`` whenever an attempt has been recorded.
+
+        ``view`` is the message as recorded (``None`` when the attempt was skipped).
+        """
         self._listeners.append(listener)
 
-    def _settled(self, message_id: str) -> None:
+    def _settled(self, message_id: str, view: MessageView | None = None) -> None:
         for listener in self._listeners:
-            listener(message_id)
+            listener(message_id, view)
 
-    async def process(self, message_id: str, *, on_settle: SettleHook | None = None) -> Decision:
+    async def process(
+        self,
+        message_id: str,
+        *,
+        on_settle: SettleHook | None = None,
+        started: Started | None = None,
+    ) -> Decision:
         """Process the message once; tell the runtime whether to keep its job for a retry.
 
         ``on_settle`` runs inside the transaction that records the attempt, with the decision,
         so a runtime with its queue in the same database settles job and message together.
+        ``started`` is the attempt when the runtime already began it while claiming the job.
         """
-        started = await anyio.to_thread.run_sync(lambda: self.store.begin_attempt(message_id))
+        if started is None:
+            started = await self.store.call(lambda: self.store.begin_attempt(message_id))
         if isinstance(started, str):
             log.info("message skipped", message_id=message_id, reason=started)
             self._settled(message_id)
@@ -91,7 +102,7 @@ class Processor:
                 result=None,
                 error=f"internal error: {exc.__class__.__name__}: {exc}",
             )
-            await anyio.to_thread.run_sync(
+            await self.store.call(
                 lambda: self.store.settle(
                     message_id,
                     attempt=attempt,
@@ -118,7 +129,7 @@ class Processor:
             error=output.error_text(),
         )
         decision = Decision("retry", next_run) if next_run is not None else FINISHED
-        await anyio.to_thread.run_sync(
+        await self.store.call(
             lambda: self.store.settle(
                 message_id,
                 attempt=attempt,
@@ -135,7 +146,18 @@ class Processor:
             http_status=output.http_status,
             steps=len(trace.steps),
         )
-        self._settled(message_id)
+        self._settled(
+            message_id,
+            replace(
+                message,
+                status=RETRYING if next_run is not None else outcome.status,
+                outcome=outcome.outcome,
+                http_status=outcome.http_status,
+                result=body,
+                error=outcome.error,
+                next_attempt_at=next_run,
+            ),
+        )
         return decision
 
 

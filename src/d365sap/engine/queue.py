@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar, cast
 
-from sqlalchemy import and_, bindparam, delete, exists, func, select, update
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from d365sap.engine.runtime import JobRequest
 from d365sap.engine.tables import JobRow
 
+T = TypeVar("T")
 TODO = "todo"
 DOING = "doing"
 
@@ -26,52 +28,56 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-_EARLIER = aliased(JobRow, name="earlier")
-# Due jobs with no earlier job of the same lock key left in the table (queued, waiting or running).
+# The head of each lock key (its oldest job) is the only one that may run; of those, the due
+# ones in queue order. Reading heads with GROUP BY over the lock-key index stays cheap when one
+# key has thousands of queued jobs, where a per-row "no earlier job" test would not.
+_HEADS = select(func.min(JobRow.id)).group_by(JobRow.lock_key).scalar_subquery()
 _CANDIDATES = (
     select(JobRow.id, JobRow.message_id, JobRow.queue)
+    .where(JobRow.id.in_(_HEADS))
     .where(JobRow.status == TODO, JobRow.run_at <= bindparam("now"))
-    .where(~exists().where(and_(_EARLIER.lock_key == JobRow.lock_key, _EARLIER.id < JobRow.id)))
     .order_by(JobRow.id)
     .limit(bindparam("limit"))
 )
 
 
+JOBS = cast(Table, JobRow.__table__)
+# Statements built once: SQLAlchemy then reuses their compiled form on every execution.
+_REQUEUE = (
+    update(JOBS)
+    .where(JOBS.c.message_id == bindparam("mid"))
+    .values(status=TODO, run_at=bindparam("run_at"), locked_by=None, lease_until=None)
+)
+_INSERT = insert(JOBS)
+_FINISH = delete(JOBS).where(JOBS.c.message_id == bindparam("mid"))
+
+
 def add_job(session: Session, job: JobRequest) -> None:
     """Insert ``job`` in the caller's transaction (or re-queue it if the message has one)."""
-    existing = session.scalars(select(JobRow).where(JobRow.message_id == job.message_id)).first()
     run_at = job.run_at or _now()
-    if existing is not None:
-        existing.status = TODO
-        existing.run_at = run_at
-        existing.locked_by = None
-        existing.lease_until = None
+    if session.execute(_REQUEUE, {"mid": job.message_id, "run_at": run_at}).rowcount:  # type: ignore[attr-defined]
         return
-    session.add(
-        JobRow(
-            message_id=job.message_id,
-            queue=job.queue,
-            lock_key=job.lock_key,
-            status=TODO,
-            run_at=run_at,
-            created_at=_now(),
-        )
+    session.execute(
+        _INSERT,
+        {
+            "message_id": job.message_id,
+            "queue": job.queue,
+            "lock_key": job.lock_key,
+            "status": TODO,
+            "run_at": run_at,
+            "created_at": _now(),
+        },
     )
 
 
 def finish_job(session: Session, message_id: str) -> None:
     """Remove the job of a settled message, in the caller's transaction."""
-    session.execute(delete(JobRow).where(JobRow.message_id == message_id))
+    session.execute(_FINISH, {"mid": message_id})
 
 
 def retry_job(session: Session, message_id: str, run_at: datetime) -> None:
     """Let the job wait until ``run_at``, keeping its id and so its place in its key's order."""
-    session.execute(
-        update(JobRow)
-        .where(JobRow.message_id == message_id)
-        .values(status=TODO, run_at=run_at, locked_by=None, lease_until=None)
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(_REQUEUE, {"mid": message_id, "run_at": run_at})
 
 
 class JobQueue:
@@ -90,11 +96,17 @@ class JobQueue:
         self.worker_id = worker_id
         self.lease = timedelta(seconds=lease)
 
-    def claim(self, free: dict[str, int], default_free: int = 0) -> list[tuple[str, str]]:
+    def claim(
+        self,
+        free: dict[str, int],
+        default_free: int = 0,
+        begin: Callable[[Session, str], T] | None = None,
+    ) -> list[tuple[str, str, T | None]]:
         """Take runnable jobs, at most ``free[queue]`` per queue; returns (queue, message id).
 
         Queues not named in ``free`` may take ``default_free`` jobs. One transaction: the due,
-        unblocked jobs in queue order, then a guarded update that marks them running.
+        unblocked jobs in queue order, then a guarded update that marks them running, and
+        ``begin`` for each claimed message (the store starts the attempt in the same transaction).
         """
         capacity = sum(max(0, n) for n in free.values()) + max(0, default_free)
         if capacity <= 0:
@@ -118,7 +130,10 @@ class JobQueue:
                 .values(status=DOING, locked_by=self.worker_id, lease_until=now + self.lease)
                 .execution_options(synchronize_session=False)
             )
-        return [(queue, message_id) for _, message_id, queue in picked]
+            return [
+                (queue, message_id, begin(session, message_id) if begin else None)
+                for _, message_id, queue in picked
+            ]
 
     def finish(self, message_id: str) -> None:
         """The message is settled: remove its job."""

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, func, select
+import anyio.to_thread
+from sqlalchemy import Engine, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,10 +43,42 @@ from d365sap.engine.views import (
     SUPERSEDED,
     MessageView,
     message_view,
+    view_of,
 )
 
 Masker = Callable[[str, str], str]
+Started = tuple[MessageView, int] | str
+T = TypeVar("T")
 MESSAGE_SEQ = "message_seq"
+MESSAGES = cast(Table, MessageRow.__table__)
+VERSIONS = cast(Table, MessageVersionRow.__table__)
+STEPS = cast(Table, StepRow.__table__)
+COUNTERS = cast(Table, CounterRow.__table__)
+
+# Hot-path statements, built once so SQLAlchemy reuses their compiled form.
+_LATEST_OF_RECORD = (
+    select(MESSAGES)
+    .where(MESSAGES.c.flow == bindparam("flow"), MESSAGES.c.lock_key == bindparam("lock_key"))
+    .order_by(MESSAGES.c.seq.desc())
+    .limit(1)
+)
+_NEXT_SEQ = (
+    update(COUNTERS)
+    .where(COUNTERS.c.name == MESSAGE_SEQ)
+    .values(value=COUNTERS.c.value + 1)
+    .returning(COUNTERS.c.value)
+)
+_INSERT_MESSAGE = insert(MESSAGES)
+_INSERT_VERSION = insert(VERSIONS)
+_INSERT_STEPS = insert(STEPS)
+_MESSAGE_FOR_UPDATE = select(MESSAGES).where(MESSAGES.c.id == bindparam("mid")).with_for_update()
+_UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("mid"))
+_START_ATTEMPT = _UPDATE_MESSAGE.values(
+    attempts=bindparam("attempts"),
+    status=bindparam("status"),
+    next_attempt_at=bindparam("next_attempt_at"),
+    updated_at=bindparam("updated_at"),
+)
 # A repeat of the latest message of a record is a duplicate, unless that one ended like this:
 REPEATABLE_STATUSES = frozenset({FAILED, SUPERSEDED})
 
@@ -96,6 +129,18 @@ class MessageStore:
         self._write_lock: threading.Lock | None = (
             threading.Lock() if engine.dialect.name == "sqlite" else None
         )
+        self.inline = engine.dialect.name == "sqlite"
+
+    async def call(self, function: Callable[[], T]) -> T:
+        """Run a store operation from async code.
+
+        SQLite operations are local and take well under a millisecond: they run right on the
+        event loop, which saves a thread hop each. PostgreSQL operations go over the network and
+        run in a worker thread so the loop never waits on I/O.
+        """
+        if self.inline:
+            return function()
+        return await anyio.to_thread.run_sync(function)
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -134,10 +179,11 @@ class MessageStore:
                 if arrival.source_id is None:
                     first = self._same_as_latest(session, arrival.flow, lock_key, digest)
                     if first is not None:
-                        return message_view(first), True
-                row = self._insert(session, arrival, message_id, lock_key, digest)
+                        return first, True
+                values = self._insert(session, arrival, message_id, lock_key, digest)
                 enqueuer.enqueue(
-                    session, JobRequest(message_id=row.id, queue=row.queue, lock_key=lock_key)
+                    session,
+                    JobRequest(message_id=message_id, queue=arrival.queue, lock_key=lock_key),
                 )
         except IntegrityError:
             if arrival.source_id is None:
@@ -146,7 +192,7 @@ class MessageStore:
             if existing is None:
                 raise
             return existing, True
-        return message_view(row), False
+        return view_of(values), False
 
     @staticmethod
     def _lock_key(arrival: Arrival, message_id: str) -> str:
@@ -157,60 +203,58 @@ class MessageStore:
     @staticmethod
     def _same_as_latest(
         session: Session, flow: str, lock_key: str, digest: str
-    ) -> MessageRow | None:
-        latest = session.scalars(
-            select(MessageRow)
-            .where(MessageRow.flow == flow, MessageRow.lock_key == lock_key)
-            .order_by(MessageRow.seq.desc())
-            .limit(1)
-        ).first()
+    ) -> MessageView | None:
+        latest = session.execute(_LATEST_OF_RECORD, {"flow": flow, "lock_key": lock_key}).first()
         if latest is None or latest.payload_hash != digest:
             return None
         if latest.status in REPEATABLE_STATUSES:
             return None
-        return latest
+        return view_of(latest._mapping)
 
+    @staticmethod
     def _insert(
-        self, session: Session, arrival: Arrival, message_id: str, lock_key: str, digest: str
-    ) -> MessageRow:
+        session: Session, arrival: Arrival, message_id: str, lock_key: str, digest: str
+    ) -> dict[str, Any]:
         now = _now()
-        counter = session.get(CounterRow, MESSAGE_SEQ, with_for_update=True)
-        if counter is None:
-            counter = CounterRow(name=MESSAGE_SEQ, value=0)
-            session.add(counter)
-        counter.value += 1
-        row = MessageRow(
-            id=message_id,
-            flow=arrival.flow,
-            seq=counter.value,
-            source_id=arrival.source_id,
-            payload_hash=digest,
-            route=arrival.route,
-            business_key=arrival.business_key,
-            queue=arrival.queue,
-            lock_key=lock_key,
-            status=QUEUED,
-            content_type=arrival.content_type,
-            payload=arrival.payload,
-            version=1,
-            correlation_id=arrival.correlation_id,
-            attempts=0,
-            created_at=now,
-            updated_at=now,
+        seq = session.execute(_NEXT_SEQ).scalar_one()
+        values: dict[str, Any] = {
+            "id": message_id,
+            "flow": arrival.flow,
+            "seq": seq,
+            "source_id": arrival.source_id,
+            "payload_hash": digest,
+            "route": arrival.route,
+            "business_key": arrival.business_key,
+            "queue": arrival.queue,
+            "lock_key": lock_key,
+            "status": QUEUED,
+            "outcome": None,
+            "http_status": None,
+            "error": None,
+            "result": None,
+            "content_type": arrival.content_type,
+            "payload": arrival.payload,
+            "version": 1,
+            "correlation_id": arrival.correlation_id,
+            "attempts": 0,
+            "next_attempt_at": None,
+            "created_at": now,
+            "updated_at": now,
+            "finished_at": None,
+        }
+        session.execute(_INSERT_MESSAGE, values)
+        session.execute(
+            _INSERT_VERSION,
+            {
+                "message_id": message_id,
+                "version": 1,
+                "content_type": arrival.content_type,
+                "payload": arrival.payload,
+                "comment": "as received",
+                "created_at": now,
+            },
         )
-        session.add(row)
-        session.add(
-            MessageVersionRow(
-                message_id=message_id,
-                version=1,
-                content_type=arrival.content_type,
-                payload=arrival.payload,
-                comment="as received",
-                created_at=now,
-            )
-        )
-        session.flush()
-        return row
+        return values
 
     def find_by_source(self, flow: str, source_id: str) -> MessageView | None:
         """The message accepted earlier with this source id, if any."""
@@ -222,29 +266,14 @@ class MessageStore:
 
     # -- processing ---------------------------------------------------------------------------
 
-    def begin_attempt(self, message_id: str) -> tuple[MessageView, int] | str:
+    def begin_attempt(self, message_id: str) -> Started:
         """Start an attempt: the message and attempt number, or why it must not run.
 
         Returns ``"final"`` when the message is already settled and ``"superseded"`` when a newer
         message of the same record was applied (the message is marked so).
         """
         with self.write() as session:
-            row = session.get(MessageRow, message_id, with_for_update=True)
-            if row is None or row.status in FINAL_STATUSES:
-                return "final"
-            newer = newer_applied(session, row.lock_key or "", row.seq) if row.lock_key else None
-            if newer is not None:
-                row.status = SUPERSEDED
-                row.outcome = SUPERSEDED
-                row.error = f"superseded by message {newer}, which arrived later"
-                row.finished_at = row.updated_at = _now()
-                row.next_attempt_at = None
-                return SUPERSEDED
-            row.attempts += 1
-            row.status = PROCESSING
-            row.next_attempt_at = None
-            row.updated_at = _now()
-            return message_view(row), row.attempts
+            return begin_in(session, message_id)
 
     def settle(
         self,
@@ -261,19 +290,25 @@ class MessageStore:
         ``within`` runs in the same transaction (the embedded runtime settles its job there).
         """
         now = _now()
+        status = RETRYING if next_attempt_at is not None else outcome.status
+        changes: dict[str, Any] = {
+            "status": status,
+            "outcome": outcome.outcome,
+            "http_status": outcome.http_status,
+            "result": outcome.result,
+            "error": outcome.error,
+            "next_attempt_at": next_attempt_at,
+            "updated_at": now,
+        }
+        if status in FINAL_STATUSES:
+            changes["finished_at"] = now
         with self.write() as session:
-            row = session.get_one(MessageRow, message_id)
-            row.status = RETRYING if next_attempt_at is not None else outcome.status
-            row.outcome = outcome.outcome
-            row.http_status = outcome.http_status
-            row.result = outcome.result
-            row.error = outcome.error
-            row.next_attempt_at = next_attempt_at
-            row.updated_at = now
-            if row.status in FINAL_STATUSES:
-                row.finished_at = now
-            if row.status == DONE and row.lock_key:
-                mark_applied(session, row.lock_key, row.seq, row.id)
+            row = session.execute(
+                _UPDATE_MESSAGE.values(changes).returning(MESSAGES.c.lock_key, MESSAGES.c.seq),
+                {"mid": message_id},
+            ).one()
+            if status == DONE and row.lock_key:
+                mark_applied(session, row.lock_key, row.seq, message_id)
             self._add_trace(session, message_id, attempt, trace, now)
             if within is not None:
                 within(session)
@@ -281,20 +316,24 @@ class MessageStore:
     def _add_trace(
         self, session: Session, message_id: str, attempt: int, trace: Trace, now: datetime
     ) -> None:
-        for seq, step in enumerate(trace.steps, start=1):
-            session.add(
-                StepRow(
-                    message_id=message_id,
-                    attempt=attempt,
-                    seq=seq,
-                    name=step.name,
-                    status=step.status,
-                    started_at=step.started_at,
-                    duration_ms=step.duration_ms,
-                    detail=step.detail,
-                    backend_status=step.backend_status,
-                    backend_reply=step.backend_reply,
-                )
+        if trace.steps:
+            session.execute(
+                _INSERT_STEPS,
+                [
+                    {
+                        "message_id": message_id,
+                        "attempt": attempt,
+                        "seq": seq,
+                        "name": step.name,
+                        "status": step.status,
+                        "started_at": step.started_at,
+                        "duration_ms": step.duration_ms,
+                        "detail": step.detail,
+                        "backend_status": step.backend_status,
+                        "backend_reply": step.backend_reply,
+                    }
+                    for seq, step in enumerate(trace.steps, start=1)
+                ],
             )
         for snap in trace.snapshots:
             body = self._masker(snap.body, snap.content_type) if self._masker else snap.body
@@ -431,3 +470,34 @@ class MessageStore:
                 select(MessageRow.status, func.count()).group_by(MessageRow.status)
             ).all()
         return {str(status): int(count) for status, count in rows}
+
+
+def begin_in(session: Session, message_id: str) -> Started:
+    """:meth:`MessageStore.begin_attempt` inside the caller's transaction."""
+    now = _now()
+    row = session.execute(_MESSAGE_FOR_UPDATE, {"mid": message_id}).first()
+    if row is None or row.status in FINAL_STATUSES:
+        return "final"
+    newer = newer_applied(session, row.lock_key, row.seq) if row.lock_key else None
+    if newer is not None:
+        session.execute(
+            _UPDATE_MESSAGE.values(
+                status=SUPERSEDED,
+                outcome=SUPERSEDED,
+                error=f"superseded by message {newer}, which arrived later",
+                finished_at=now,
+                updated_at=now,
+                next_attempt_at=None,
+            ),
+            {"mid": message_id},
+        )
+        return SUPERSEDED
+    attempt = row.attempts + 1
+    changes = {
+        "attempts": attempt,
+        "status": PROCESSING,
+        "next_attempt_at": None,
+        "updated_at": now,
+    }
+    session.execute(_START_ATTEMPT, {"mid": message_id, **changes})
+    return view_of({**row._mapping, **changes}), attempt

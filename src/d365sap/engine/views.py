@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -154,4 +154,38 @@ def message_view(
             )
             for v in versions
         ),
+    )
+
+
+def view_of(values: Mapping[Any, Any]) -> MessageView:
+    """A view from the message table's columns (a Core row mapping or a dict)."""
+
+    def moment(name: str) -> datetime | None:
+        value = values.get(name)
+        return aware(value) if value is not None else None
+
+    result = values.get("result")
+    return MessageView(
+        id=values["id"],
+        flow=values["flow"],
+        seq=values["seq"],
+        source_id=values.get("source_id"),
+        business_key=values.get("business_key"),
+        route=values.get("route"),
+        queue=values["queue"],
+        lock_key=values.get("lock_key"),
+        status=values["status"],
+        outcome=values.get("outcome"),
+        http_status=values.get("http_status"),
+        error=values.get("error"),
+        result=dict(result) if result is not None else None,
+        content_type=values["content_type"],
+        payload=values["payload"],
+        version=values["version"],
+        correlation_id=values["correlation_id"],
+        attempts=values["attempts"],
+        next_attempt_at=moment("next_attempt_at"),
+        created_at=aware(values["created_at"]),
+        updated_at=aware(values["updated_at"]),
+        finished_at=moment("finished_at"),
     )

@@ -10,8 +10,6 @@ import asyncio
 import contextlib
 import time
 
-import anyio.to_thread
-
 from d365sap.engine.store import MessageStore
 from d365sap.engine.views import FINAL_STATUSES, MessageView
 
@@ -23,17 +21,20 @@ class Waiters:
         self.store = store
         self.poll_interval = poll_interval
         self._events: dict[str, set[asyncio.Event]] = {}
+        self._latest: dict[str, MessageView] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """The loop that owns the events (notify may come from other threads)."""
         self._loop = loop
 
-    def notify(self, message_id: str) -> None:
-        """An attempt of ``message_id`` was recorded."""
+    def notify(self, message_id: str, view: MessageView | None = None) -> None:
+        """An attempt of ``message_id`` was recorded (``view``: the message as recorded)."""
         events = self._events.get(message_id)
         if not events:
             return
+        if view is not None:
+            self._latest[message_id] = view
         loop = self._loop
         for event in list(events):
             if loop is not None and loop.is_running():
@@ -49,7 +50,9 @@ class Waiters:
         try:
             while True:
                 event.clear()  # before reading, so a notification after the read is not lost
-                view = await anyio.to_thread.run_sync(lambda: self.store.status_of(message_id))
+                view = self._latest.pop(message_id, None)
+                if view is None or view.status not in FINAL_STATUSES:
+                    view = await self.store.call(lambda: self.store.status_of(message_id))
                 remaining = deadline - time.monotonic()
                 if view is None or view.status in FINAL_STATUSES or remaining <= 0:
                     return view
@@ -61,3 +64,4 @@ class Waiters:
                 events.discard(event)
                 if not events:
                     self._events.pop(message_id, None)
+                    self._latest.pop(message_id, None)

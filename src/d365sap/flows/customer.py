@@ -13,6 +13,7 @@ maps, makes only read requests to S/4 and validates IDocs against the DEBMAS07 X
 from __future__ import annotations
 
 import functools
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,9 @@ from d365sap.mapping.s4_sales_area import (
 from d365sap.model.customer import SalesAreaKey
 
 FLOW_NAME = "customer"
+# The intake describes a message and a worker runs it moments later: parse it once. Parsed
+# messages are immutable, so sharing them is safe.
+_parse = functools.lru_cache(maxsize=512)(parse_customer_message)
 SALES_AREA_SET = "A_CustomerSalesArea"
 CUSTOMER_SET = "A_Customer"
 KEY_PROPERTIES = ("Customer", "SalesOrganization", "DistributionChannel", "Division")
@@ -105,7 +109,7 @@ class CustomerFlow:
     def describe(self, payload: bytes) -> Description:
         """Route, business key and target queue of ``payload``, without side effects."""
         try:
-            message = parse_customer_message(payload)
+            message = _parse(payload)
             decision = decide_route(message)
             key = self._business_key(message, decision)
         except D365SapError:
@@ -131,7 +135,7 @@ class CustomerFlow:
         keys: dict[str, str] = {}
         try:
             with trace.step("parse"):
-                message = parse_customer_message(payload)
+                message = _parse(payload)
             with trace.step("route") as step:
                 decision = decide_route(message)
                 step.detail = f"{decision.route.value}: {decision.reason}"
@@ -270,7 +274,7 @@ class CustomerFlow:
         route: str | None = None
         keys: dict[str, str] = {}
         try:
-            message = parse_customer_message(payload)
+            message = _parse(payload)
             decision = decide_route(message)
             route = decision.route.value
             if decision.route == Route.DISCARD:
