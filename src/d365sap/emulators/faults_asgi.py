@@ -28,6 +28,7 @@ import socket
 import struct
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import cast
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -77,7 +78,12 @@ def _transport(scope: Scope) -> asyncio.Transport | None:
     raw_send = scope.get(RAW_SEND_KEY)
     cycle = getattr(raw_send, "__self__", None)
     transport = getattr(cycle, "transport", None)
-    return transport if isinstance(transport, asyncio.Transport) else None
+    # uvloop's transports are not asyncio.Transport subclasses: go by what the reset needs.
+    if callable(getattr(transport, "abort", None)) and callable(
+        getattr(transport, "get_extra_info", None)
+    ):
+        return cast(asyncio.Transport, transport)
+    return None
 
 
 async def wait_for_disconnect(receive: Receive, timeout: float) -> bool:
