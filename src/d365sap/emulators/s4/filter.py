@@ -315,3 +315,38 @@ def evaluate(node: Node, row: Mapping[str, Any]) -> Any:
     if node.op == "and":
         return bool(evaluate(node.left, row)) and bool(evaluate(node.right, row))
     return bool(evaluate(node.left, row)) or bool(evaluate(node.right, row))
+
+
+def key_from_filter(node: Node, entity_set: EntitySet) -> tuple[Any, ...] | None:
+    """The key a filter pins down, when it is ``K1 eq 'a' and K2 eq 'b' …`` over a string key.
+
+    Only conjunctions of equality on every key property qualify; anything else (``or``, ``not``,
+    functions, other types) returns ``None`` and the caller scans as usual.
+    """
+    found: dict[str, Any] = {}
+
+    def collect(current: Node) -> bool:
+        if isinstance(current, Logical):
+            return (
+                current.op == "and"
+                and current.right is not None
+                and collect(current.left)
+                and collect(current.right)
+            )
+        if not isinstance(current, Compare) or current.op != "eq":
+            return True  # an extra condition: still a key lookup, the row is filtered after
+        left, right = current.left, current.right
+        if isinstance(left, Literal) and isinstance(right, PropertyRef):
+            left, right = right, left
+        if (
+            isinstance(left, PropertyRef)
+            and isinstance(right, Literal)
+            and left.name in entity_set.keys
+            and isinstance(right.value, str)
+        ):
+            found[left.name] = right.value
+        return True
+
+    if not collect(node) or set(found) != set(entity_set.keys):
+        return None
+    return tuple(found[name] for name in entity_set.keys)

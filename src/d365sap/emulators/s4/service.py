@@ -7,13 +7,16 @@ body in exactly one place (:meth:`ODataService.handle`).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from d365sap.emulators.s4 import errors
 from d365sap.emulators.s4.batch import handle_batch
 from d365sap.emulators.s4.edm import Model
+from d365sap.emulators.s4.filter import evaluate, key_from_filter
 from d365sap.emulators.s4.journal import Journal
 from d365sap.emulators.s4.messages import MODIFYING, ODataRequest, ODataResponse
 from d365sap.emulators.s4.payload import Mode, load_json, parse_entity
-from d365sap.emulators.s4.query import parse_query
+from d365sap.emulators.s4.query import QueryOptions, parse_query
 from d365sap.emulators.s4.reads import read
 from d365sap.emulators.s4.serialize import Serializer, shape_from_names
 from d365sap.emulators.s4.store import Store
@@ -81,6 +84,7 @@ class ODataService:
             options = parse_query(
                 self.model, target.entity_set, request.query, single=target.single
             )
+            target = self._keyed(target, options)
             return read(serializer, request, target, options, self.page_size)
         if method not in MODIFYING:
             raise _method_not_allowed(method, request.path)
@@ -120,6 +124,19 @@ class ODataService:
             "etag": record.etag,
         }
         return ODataResponse.json(201, {"d": document}, headers)
+
+    def _keyed(self, target: Target, options: QueryOptions) -> Target:
+        """A collection filtered on its whole key is a key lookup, not a scan (same answer)."""
+        if target.parent is not None or target.count or target.rows is None:
+            return target
+        if options.filter is None:
+            return target
+        key = key_from_filter(options.filter, target.entity_set)
+        if key is None:
+            return target
+        record = self.store.get(target.entity_set.name, key)
+        matched = record is not None and evaluate(options.filter, record.values) is True
+        return replace(target, rows=[record] if matched and record is not None else [])
 
     @staticmethod
     def _require_entity(method: str, target: Target) -> None:

@@ -63,6 +63,8 @@ class Store:
         self.lock = threading.RLock()
         self.clock = StampClock()
         self._tables: dict[str, dict[Key, Record]] = {name: {} for name in model.entity_sets}
+        # Undo log of the open transaction: (set, key, previous record or None).
+        self._undo: list[tuple[str, Key, Record | None]] | None = None
 
     def get(self, set_name: str, key: Key) -> Record | None:
         """The record with ``key`` or None."""
@@ -78,14 +80,20 @@ class Store:
     def put(self, entity_set: EntitySet, values: Mapping[str, Any]) -> Record:
         """Insert or replace the record with the key of ``values``; gives it a new stamp."""
         record = Record(dict(values), self.clock.next())
+        key = entity_set.key_of(values)
         with self.lock:
-            self._tables[entity_set.name][entity_set.key_of(values)] = record
+            table = self._tables[entity_set.name]
+            if self._undo is not None:
+                self._undo.append((entity_set.name, key, table.get(key)))
+            table[key] = record
         return record
 
     def remove(self, set_name: str, key: Key) -> None:
         """Delete the record with ``key`` if present."""
         with self.lock:
-            self._tables[set_name].pop(key, None)
+            previous = self._tables[set_name].pop(key, None)
+            if self._undo is not None and previous is not None:
+                self._undo.append((set_name, key, previous))
 
     def related(self, source: Mapping[str, Any], nav: Navigation) -> list[Record]:
         """Records reached from ``source`` values through ``nav``, in key order."""
@@ -126,11 +134,29 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Hold the lock; on an exception put every table back as it was, then re-raise."""
+        """Hold the lock; on an exception undo every change made inside, then re-raise.
+
+        Changes are undone from a log of what each write replaced, so a rollback costs what the
+        transaction wrote, not the size of the tables. Transactions nest: an inner one that fails
+        undoes its own changes only.
+        """
         with self.lock:
-            snapshot = {name: dict(table) for name, table in self._tables.items()}
+            outer = self._undo is None
+            if outer:
+                self._undo = []
+            assert self._undo is not None
+            mark = len(self._undo)
             try:
                 yield
             except BaseException:
-                self._tables = snapshot
+                undo = self._undo
+                while len(undo) > mark:
+                    set_name, key, previous = undo.pop()
+                    if previous is None:
+                        self._tables[set_name].pop(key, None)
+                    else:
+                        self._tables[set_name][key] = previous
                 raise
+            finally:
+                if outer:
+                    self._undo = None

@@ -8,8 +8,9 @@ key properties of the entity type.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 from urllib.parse import unquote
 
 from d365sap.emulators.s4 import errors
@@ -17,6 +18,38 @@ from d365sap.emulators.s4.edm import EntitySet, Model, Navigation, Property
 from d365sap.emulators.s4.literals import ExpressionSyntaxError, Tok, Token, tokenize
 from d365sap.emulators.s4.store import Key, Record, Store
 from d365sap.emulators.s4.values import INT_RANGES, NUMERIC_TYPES
+
+
+class LazyRows(Sequence[Record]):
+    """The rows of an entity set, read (and sorted) only when first used.
+
+    A query whose filter fixes the whole key is answered by a key lookup and never reads them.
+    """
+
+    def __init__(self, store: Store, set_name: str) -> None:
+        self._store = store
+        self._set_name = set_name
+        self._rows: list[Record] | None = None
+
+    def _load(self) -> list[Record]:
+        if self._rows is None:
+            self._rows = self._store.rows(self._set_name)
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Record]: ...
+
+    def __getitem__(self, index: int | slice) -> Record | Sequence[Record]:
+        return self._load()[index]
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self._load())
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +70,7 @@ class Target:
 
     entity_set: EntitySet
     record: Record | None = None
-    rows: list[Record] | None = None
+    rows: Sequence[Record] | None = None
     parent: tuple[EntitySet, Record, Navigation] | None = None
     prop: str | None = None
     count: bool = False
@@ -153,7 +186,7 @@ def resolve(model: Model, store: Store, segments: list[Segment]) -> Target:
     entity_set = model.entity_set(first.name)
     if entity_set is None:
         raise errors.not_found(first.name)
-    current = Target(entity_set, rows=store.rows(entity_set.name))
+    current = Target(entity_set, rows=LazyRows(store, entity_set.name))
     if first.predicate is not None:
         key = parse_key(entity_set, first.predicate, first.name + f"({first.predicate})")
         record = store.get(entity_set.name, key)
