@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -47,6 +47,22 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+MIGRATION_LOCK = 72_65_01  # advisory lock id: one migrating process at a time
+
+
 def migrate(engine: Engine) -> None:
-    """Upgrade the database behind ``engine`` to the newest schema revision."""
-    command.upgrade(alembic_config(engine), "head")
+    """Upgrade the database behind ``engine`` to the newest schema revision.
+
+    On PostgreSQL the service and its workers may start together: a session advisory lock lets
+    one of them migrate while the others wait, then find nothing left to do.
+    """
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), "head")
+        return
+    with engine.connect() as guard:
+        guard.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK})
+        try:
+            command.upgrade(alembic_config(engine), "head")
+        finally:
+            guard.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK})
+            guard.commit()
