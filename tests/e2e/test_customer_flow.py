@@ -99,6 +99,8 @@ def test_example_a_creates_then_updates_the_sales_area(stack: Stack) -> None:
     assert patch["body"] == UPDATE_BODY
     assert patch["headers"].get("if-match")  # conditional on the ETag read by the check
     assert len(writes(stack)) == 2
+    stats = stack.http.get(f"{stack.env.service_url}/api/stats").json()
+    assert stats == {"messages": {"done": 2}, "total": 2}
 
 
 def test_blank_properties_are_sent_when_configured(make_stack: MakeStack) -> None:

@@ -60,6 +60,14 @@ async def list_messages(
     return JSONResponse({"messages": [summary(m) for m in rows]})
 
 
+@router.get("/stats")
+async def stats(request: Request) -> JSONResponse:
+    """How many messages are in each status (for dashboards and load tests)."""
+    store: MessageStore = request.app.state.store
+    counts = await store.call(store.counts)
+    return JSONResponse({"messages": counts, "total": sum(counts.values())})
+
+
 @router.get("/messages/{message_id}")
 async def get_message(request: Request, message_id: str) -> JSONResponse:
     """One message with its result and steps."""
