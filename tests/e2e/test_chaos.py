@@ -1,0 +1,351 @@
+"""Nothing lost, nothing applied twice: the service under failures, as real processes.
+
+Each test runs ``d365sap emulators``, ``d365sap serve`` (and for procrastinate ``d365sap worker``)
+as separate processes on loopback, pushes hundreds of versioned customer messages with
+``Prefer: respond-async`` from concurrent senders, breaks something on the way (injected faults on
+every business endpoint of both back ends, SIGKILL of the service or of a worker, both back ends
+away for seconds) and checks the same invariants afterwards (``support.chaos.check_invariants``):
+every accepted message is stored once and final (done, or superseded by a newer version of its
+record), S/4 holds every sales area once with the latest values and was sent at most one
+successful create per sales area, ERP posted exactly one IDoc per message and its customer master
+holds the latest values.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from sqlalchemy import create_engine, text
+
+from support.chaos import (
+    CALLER,
+    ERP_FAULTS,
+    FAST_RETRIES,
+    INBOUND,
+    S4_FAULTS,
+    Deployment,
+    Load,
+    Record,
+    StoreReader,
+    build_workload,
+    check_invariants,
+    injected,
+    pg_available,
+    pg_database,
+    wait_settled,
+)
+
+pytestmark = pytest.mark.e2e
+
+MESSAGES = 500
+EMBEDDED: dict[str, Any] = {
+    "kind": "embedded",
+    "concurrency": {"s4hc": 8, "erp": 8, "default": 2},
+    "poll_interval_seconds": 0.2,
+    "lease_seconds": 10.0,
+    "retry": FAST_RETRIES,
+}
+
+DeployFactory = Callable[..., Deployment]
+
+
+@pytest.fixture
+def deploy(tmp_path: Path) -> Iterator[DeployFactory]:
+    """Builds deployments in ``tmp_path``; every process is stopped at the end of the test."""
+    made: list[Deployment] = []
+
+    def make(**options: Any) -> Deployment:
+        options.setdefault("store_url", f"sqlite:///{tmp_path / 'store.db'}")
+        deployment = Deployment(tmp_path, **options)
+        made.append(deployment)
+        return deployment
+
+    yield make
+    for deployment in made:
+        deployment.close()
+
+
+def resend(
+    deployment: Deployment, records: list[Record], load: Load, count: int
+) -> list[tuple[bool, bool]]:
+    """Post ``count`` answered versions again: (answered as duplicate, with the first id)."""
+    versions = [v for r in records for v in r.versions][::7][:count]
+    outcomes = []
+    with httpx2.Client(timeout=15.0) as client:
+        for version in versions:
+            response = client.post(
+                deployment.service_url + INBOUND,
+                content=version.payload,
+                headers={"Content-Type": "application/xml", "X-Message-Id": version.source_id},
+                auth=CALLER,
+            )
+            assert response.is_success, response.text
+            body = response.json()
+            first = load.answers[version.source_id].message_id
+            outcomes.append((bool(body["duplicate"]), body["message_id"] == first))
+    return outcomes
+
+
+def report(name: str, **facts: Any) -> None:
+    """One line per test with its timings and counts (shown with ``-s`` or on failure)."""
+    print(f"\n[chaos] {name}: " + ", ".join(f"{k}={v}" for k, v in facts.items()))
+
+
+@pytest.mark.timeout(200)
+def test_faults_on_every_backend_endpoint_lose_and_duplicate_nothing(
+    deploy: DeployFactory,
+) -> None:
+    started = time.monotonic()
+    deployment = deploy(runtime=EMBEDDED, s4_faults=S4_FAULTS, erp_faults=ERP_FAULTS)
+    deployment.start_emulators()
+    deployment.start_service()
+    records = build_workload(MESSAGES)
+    reader = StoreReader(deployment.store_url)
+    try:
+        load = Load(deployment.service_url, records, senders=4).start()
+        load.join()
+        sent = time.monotonic() - started
+        settled = wait_settled(reader, MESSAGES, timeout=150, deployment=deployment)
+        findings = check_invariants(deployment, records, load, reader)
+    finally:
+        reader.close()
+    counters = injected(deployment)
+    report(
+        "faults",
+        sent_s=round(sent, 1),
+        settle_s=round(settled, 1),
+        messages=findings.messages,
+        superseded=findings.superseded,
+        attempts=findings.attempts,
+        retried=findings.retried_messages,
+        idocs=findings.idocs,
+        s4_posts=findings.s4_posts,
+        faults=counters,
+    )
+    # Every kind of fault was really injected, or the test proves less than it claims.
+    for kind in ("error", "retry_after", "timeout", "drop", "drop_after_commit"):
+        assert counters["s4"].get(kind, 0) > 0, (kind, counters)
+        assert counters["erp"].get(kind, 0) > 0, (kind, counters)
+    for kind in ("csrf_expiry", "etag_change"):
+        assert counters["s4"].get(kind, 0) > 0, (kind, counters)
+    assert counters["erp"].get("lock", 0) > 0, counters
+    assert findings.retried_messages >= 50
+    assert findings.done + findings.superseded == MESSAGES
+
+
+@pytest.mark.timeout(200)
+def test_service_killed_mid_load_loses_and_duplicates_nothing(deploy: DeployFactory) -> None:
+    deployment = deploy(runtime=EMBEDDED, s4_faults=S4_FAULTS, erp_faults=ERP_FAULTS)
+    deployment.start_emulators()
+    first = deployment.start_service()
+    records = build_workload(MESSAGES, seed=11)
+    reader = StoreReader(deployment.store_url)
+    try:
+        load = Load(deployment.service_url, records, senders=4).start()
+        load.wait_accepted(MESSAGES * 4 // 10)
+        first.kill9()
+        killed_at = time.monotonic()
+        accepted_at_kill = len(load.answers)
+        # What the dead process was doing: attempts begun and never recorded.
+        cut_off = {m.id: m.attempts for m in reader.messages() if m.status == "processing"}
+        time.sleep(1.0)  # senders meet a closed port meanwhile
+        deployment.start_service()
+        down_s = time.monotonic() - killed_at
+        load.join()
+        settled = wait_settled(reader, MESSAGES, timeout=150, deployment=deployment)
+        # What a sender whose answer was lost does: the same X-Message-Id again.
+        resent = resend(deployment, records, load, count=20)
+        findings = check_invariants(deployment, records, load, reader)
+        after = {m.id: m for m in reader.messages()}
+    finally:
+        reader.close()
+    assert all(duplicate for duplicate, _ in resent), resent
+    assert all(same_id for _, same_id in resent), resent
+    report(
+        "kill -9 serve",
+        accepted_at_kill=accepted_at_kill,
+        cut_off=len(cut_off),
+        down_s=round(down_s, 1),
+        unanswered_tries=load.unanswered_tries,
+        duplicates_answered=sum(a.duplicate for a in load.answers.values()),
+        settle_s=round(settled, 1),
+        attempts=findings.attempts,
+        idocs=findings.idocs,
+    )
+    assert cut_off, "the kill found no message in processing: it proved nothing"
+    for message_id, attempts in cut_off.items():
+        # the cut-off attempt was begun again by the new process and recorded this time
+        assert after[message_id].attempts > attempts, after[message_id]
+    assert load.unanswered_tries > 0, "no sender met the dead service"
+    assert findings.done + findings.superseded == MESSAGES
+
+
+PROCRASTINATE: dict[str, Any] = {
+    "kind": "procrastinate",
+    "concurrency": {"s4hc": 8, "erp": 8, "default": 2},
+    "poll_interval_seconds": 0.2,
+    "heartbeat_seconds": 0.5,
+    "stalled_seconds": 3.0,
+    "shutdown_grace_seconds": 2.0,
+    "retry": FAST_RETRIES,
+}
+
+
+def _workers_registered(store_url: str) -> set[int]:
+    engine = create_engine(store_url)
+    try:
+        with engine.connect() as connection:
+            if connection.execute(text("SELECT to_regclass('procrastinate_workers')")).scalar():
+                return {
+                    int(r[0])
+                    for r in connection.execute(text("SELECT id FROM procrastinate_workers"))
+                }
+            return set()
+    finally:
+        engine.dispose()
+
+
+def _running_jobs_of(store_url: str, worker_ids: set[int]) -> dict[str, int]:
+    """Message id -> job id of the jobs the given procrastinate workers are running."""
+    engine = create_engine(store_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT args->>'message_id', id FROM procrastinate_jobs "
+                    "WHERE status = 'doing' AND worker_id = ANY(:ids)"
+                ),
+                {"ids": sorted(worker_ids)},
+            ).all()
+        return {str(message_id): int(job_id) for message_id, job_id in rows}
+    finally:
+        engine.dispose()
+
+
+def _await_workers(deployment: Deployment, count: int, known: set[int]) -> set[int]:
+    """Wait until ``count`` procrastinate workers beyond ``known`` registered; their ids."""
+    deadline = time.monotonic() + 60
+    while True:
+        fresh = _workers_registered(deployment.store_url) - known
+        if len(fresh) >= count:
+            return fresh
+        for worker in deployment.workers:
+            assert worker.alive, worker.log_tail()
+        assert time.monotonic() < deadline, deployment.logs()
+        time.sleep(0.1)
+
+
+@pytest.mark.timeout(200)
+def test_worker_killed_mid_load_loses_and_duplicates_nothing(deploy: DeployFactory) -> None:
+    if not pg_available():
+        pytest.skip("PostgreSQL not reachable")
+    queues = len(PROCRASTINATE["concurrency"])
+    with pg_database() as store_url:
+        deployment = deploy(
+            store_url=store_url,
+            runtime=PROCRASTINATE,
+            s4_faults=S4_FAULTS,
+            erp_faults=ERP_FAULTS,
+        )
+        deployment.start_emulators()
+        deployment.start_service()  # migrates the new database, installs procrastinate
+        victim = deployment.start_worker()
+        victim_ids = _await_workers(deployment, queues, set())
+        deployment.start_worker()
+        _await_workers(deployment, queues, victim_ids)
+        records = build_workload(MESSAGES, seed=13)
+        reader = StoreReader(store_url)
+        try:
+            load = Load(deployment.service_url, records, senders=4).start()
+            load.wait_accepted(MESSAGES * 3 // 10)
+            deadline = time.monotonic() + 30
+            while not (running := _running_jobs_of(store_url, victim_ids)):
+                assert time.monotonic() < deadline, "the victim never ran a job"
+                time.sleep(0.02)
+            victim.kill9()
+            killed_at = time.monotonic()
+            states = {m.id: m for m in reader.messages()}
+            cut_off = {
+                mid: states[mid].attempts for mid in running if states[mid].status == "processing"
+            }
+            replacement = deployment.start_worker()
+            load.join()
+            settled = wait_settled(reader, MESSAGES, timeout=150, deployment=deployment)
+            recovered_s = time.monotonic() - killed_at
+            findings = check_invariants(deployment, records, load, reader)
+            after = {m.id: m for m in reader.messages()}
+        finally:
+            reader.close()
+            deployment.close()  # before the database is dropped
+        report(
+            "kill -9 worker",
+            running_at_kill=len(running),
+            cut_off=len(cut_off),
+            settle_s=round(settled, 1),
+            since_kill_s=round(recovered_s, 1),
+            attempts=findings.attempts,
+            idocs=findings.idocs,
+        )
+        assert cut_off, "the kill cut off no attempt: it proved nothing"
+        for message_id, attempts in cut_off.items():
+            assert after[message_id].attempts > attempts, after[message_id]
+        assert replacement.popen.returncode == 0, replacement.log_tail()
+        assert findings.done + findings.superseded == MESSAGES
+
+
+BACKEND_DOWN_SECONDS = 5.0
+
+
+@pytest.mark.timeout(150)
+def test_both_backends_away_for_seconds_then_everything_catches_up(
+    deploy: DeployFactory,
+) -> None:
+    # ERP behind a TCP gate: closed, its port refuses connections and open ones are reset,
+    # without losing the emulator's IDocs and customers. S/4 answers 503 to every request.
+    deployment = deploy(runtime=EMBEDDED, erp_gate=True)
+    deployment.start_emulators()
+    deployment.start_service()
+    assert deployment.gate is not None
+    total = 300
+    records = build_workload(total, seed=17)
+    reader = StoreReader(deployment.store_url)
+    try:
+        load = Load(deployment.service_url, records, senders=4, pace=0.05).start()
+        load.wait_accepted(total // 5)
+        deployment.gate.close()
+        deployment.set_faults("s4", {"error_rate": {"503": 1.0}})
+        down_at = time.monotonic()
+        time.sleep(BACKEND_DOWN_SECONDS)
+        backlog = reader.counts()
+        deployment.gate.open()
+        deployment.set_faults("s4", None)
+        up_at = time.monotonic()
+        load.join()
+        catch_up = wait_settled(reader, total, timeout=60, deployment=deployment)
+        findings = check_invariants(deployment, records, load, reader)
+        failed_steps = reader.failed_steps()
+    finally:
+        reader.close()
+    during = [a for a in load.answers.values() if down_at <= a.at <= up_at]
+    report(
+        "backends away",
+        accepted_while_down=len(during),
+        backlog_at_recovery=backlog,
+        catch_up_s=round(catch_up, 1),
+        failed_steps=dict(failed_steps),
+        attempts=findings.attempts,
+    )
+    # Messages kept arriving and were accepted (202) while neither back end answered.
+    assert len(during) >= 20
+    assert all(a.status == 202 for a in during)
+    assert sum(n for s, n in backlog.items() if s in ("queued", "retrying", "processing")) > 0
+    # Both outages were felt: S/4 checks answered 503, IDoc posts could not connect.
+    assert failed_steps["s4.check_sales_area"] > 0, failed_steps
+    assert failed_steps["erp.send_idoc"] > 0, failed_steps
+    assert catch_up < 30
+    assert findings.done + findings.superseded == total
