@@ -1,0 +1,528 @@
+"""The delivery engine under load: d365sap against a naive direct script, same emulators.
+
+Run: ``.venv/bin/python bench/engine.py [--messages 10000] [--latency 0 --latency 20]``
+
+Everything runs as separate processes on loopback: the emulators (``d365sap emulators``, with
+the back-end latency injected through ``/emulator/faults``), the service (``d365sap serve``) and,
+for procrastinate, ``d365sap worker`` processes on a fresh PostgreSQL database. This script only
+generates load and measures:
+
+- **baseline**: a plain sequential loop with one httpx2 client and no store that sends the same
+  mapped requests (S/4 GET + POST, or the IDoc) straight to the emulators. With latency it runs
+  on a sample (``--baseline-sample``): its rate does not depend on the count.
+- **engine runs**: N messages posted with ``Prefer: respond-async`` by concurrent senders; each
+  is persisted, queued, processed and recorded. Throughput = N / (last finish - first arrival);
+  latency per message = finish - arrival, from the store; CPU = CPU time of the service and
+  worker processes; memory = their peak RSS, and the RSS growth between a quarter and all of
+  the load (flat means no growth with N).
+
+Targets printed at the end: with 20 ms latency the engine's throughput is at least 8x the
+baseline's; with 0 ms latency its CPU per message is within 2x the baseline's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import create_engine, text
+
+from d365sap.config import IdocControlSettings
+from d365sap.connectors.idoc import soap_envelope
+from d365sap.mapping.crm_xml import ErpAccountDetailsMessage, parse_customer_message
+from d365sap.mapping.debmas import idoc_from_erp_account_details
+from d365sap.mapping.s4_sales_area import S4MappingOptions, create_payload, sales_area_key
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "src/d365sap/resources/examples"
+PG_ADMIN = os.environ.get(
+    "D365SAP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+EMU_PASSWORD = "Welcome1!"
+SERVICE_USER, SERVICE_PASSWORD = "bench", "bench-pw"
+S4_PATH = "/sap/opu/odata/sap/API_BUSINESS_PARTNER"
+FINAL = ("done", "failed", "discarded", "superseded")
+S4_CUSTOMERS = ("17100001", "17100002", "17100003", "17100004", "10100001")
+
+
+def messages(count: int) -> list[bytes]:
+    """``count`` messages for distinct records: half S/4 sales areas, half ERP sales areas."""
+    s4 = (EXAMPLES / "in_erpaccountdetails_S4HC.xml").read_bytes()
+    ecc = (EXAMPLES / "in_erpaccountdetails_ECC.xml").read_bytes()
+    out: list[bytes] = []
+    for index in range(count):
+        n = index // 2
+        vkorg, spart = f"{2000 + n // 100:04d}", f"{n % 100:02d}"
+        if index % 2 == 0:
+            body = s4.replace(
+                b"<number>17100001</number>", f"<number>{S4_CUSTOMERS[n % 5]}</number>".encode()
+            )
+        else:
+            body = ecc
+        body = body.replace(
+            b"<sap_vkorg>1710</sap_vkorg>", f"<sap_vkorg>{vkorg}</sap_vkorg>".encode()
+        )
+        body = body.replace(
+            b"<sap_vkorg>1000</sap_vkorg>", f"<sap_vkorg>{vkorg}</sap_vkorg>".encode()
+        )
+        body = body.replace(
+            b"<sap_spart>00</sap_spart>", f"<sap_spart>{spart}</sap_spart>".encode()
+        )
+        out.append(body)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def memory_kib(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def wait_http(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx2.HTTPError):
+            if httpx2.get(url, timeout=1.0).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(url)
+
+
+@dataclass
+class Processes:
+    """Child processes of one run, stopped together."""
+
+    children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "d365sap", *args],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.children.append(child)
+        return child
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.terminate()
+        for child in self.children:
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        self.children.clear()
+
+
+def write_config(folder: Path, *, s4: int, erp: int, service: int, store: str, kind: str) -> Path:
+    config = folder / f"bench-{service}.toml"
+    config.write_text(
+        f"""
+[service]
+port = {service}
+[[inbound.users]]
+name = "{SERVICE_USER}"
+password_env = "BENCH_SERVICE_PASSWORD"
+[store]
+url = "{store}"
+[s4]
+base_url = "http://127.0.0.1:{s4}{S4_PATH}"
+password_env = "BENCH_EMU_PASSWORD"
+[erp]
+idoc_url = "http://127.0.0.1:{erp}/sap/bc/srt/idoc?sap-client=001"
+password_env = "BENCH_EMU_PASSWORD"
+[runtime]
+kind = "{kind}"
+poll_interval_seconds = 0.5
+[runtime.concurrency]
+s4hc = 32
+erp = 16
+default = 8
+[logging]
+level = "WARNING"
+[emulators]
+s4_port = {s4}
+erp_port = {erp}
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def environment(config: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "D365SAP_CONFIG": str(config),
+        "BENCH_SERVICE_PASSWORD": SERVICE_PASSWORD,
+        "BENCH_EMU_PASSWORD": EMU_PASSWORD,
+    }
+
+
+@dataclass
+class Emulators:
+    """The emulator process and its URLs."""
+
+    s4_url: str
+    erp_url: str
+
+    def set_latency(self, latency_ms: int) -> None:
+        for url in (self.s4_url, self.erp_url):
+            httpx2.put(f"{url}/emulator/faults", json={"latency_ms": latency_ms}).raise_for_status()
+
+    def reset(self) -> None:
+        for url in (self.s4_url, self.erp_url):
+            httpx2.post(f"{url}/emulator/reset").raise_for_status()
+
+
+@dataclass
+class Result:
+    """One row of the result table."""
+
+    name: str
+    latency_ms: int
+    count: int
+    elapsed: float
+    latencies: list[float]
+    cpu: float
+    peak_rss_kib: int = 0
+    rss_growth_kib: int | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.elapsed if self.elapsed else 0.0
+
+    @property
+    def cpu_ms(self) -> float:
+        return 1000 * self.cpu / self.count
+
+
+def run_baseline(emulators: Emulators, bodies: list[bytes], latency_ms: int) -> Result:
+    """Sequential, no store: parse, map, send; the cheapest thing that could possibly work."""
+    options, control = S4MappingOptions(), IdocControlSettings()
+    base, auth = f"{emulators.s4_url}{S4_PATH}", ("S4_COMM_USER", EMU_PASSWORD)
+    erp_auth = ("IDOC_USER", EMU_PASSWORD)
+    latencies: list[float] = []
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    with httpx2.Client(timeout=60.0) as client:
+        token = client.get(f"{base}/", headers={"x-csrf-token": "Fetch"}, auth=auth).headers[
+            "x-csrf-token"
+        ]
+        for body in bodies:
+            began = time.perf_counter()
+            message = parse_customer_message(body)
+            assert isinstance(message, ErpAccountDetailsMessage)
+            if message.linkederporg.erpsystemtype == "S4HC":
+                key = sales_area_key(message, options)
+                flt = (
+                    f"Customer eq '{key.customer}' and SalesOrganization eq "
+                    f"'{key.sales_organization}' and DistributionChannel eq "
+                    f"'{key.distribution_channel}' and Division eq '{key.division}'"
+                )
+                client.get(f"{base}/A_CustomerSalesArea", params={"$filter": flt}, auth=auth)
+                response = client.post(
+                    f"{base}/A_CustomerSalesArea",
+                    json=create_payload(message, options),
+                    headers={"x-csrf-token": token, "Accept": "application/json"},
+                    auth=auth,
+                )
+            else:
+                response = client.post(
+                    f"{emulators.erp_url}/sap/bc/srt/idoc?sap-client=001",
+                    content=soap_envelope(idoc_from_erp_account_details(message, control)),
+                    headers={"Content-Type": "text/xml"},
+                    auth=erp_auth,
+                )
+            if response.status_code >= 400:
+                raise RuntimeError(f"baseline: {response.status_code} {response.text[:300]}")
+            latencies.append(time.perf_counter() - began)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime + after.ru_stime) - (usage.ru_utime + usage.ru_stime)
+    return Result(
+        "baseline (sequential, no store)", latency_ms, len(bodies), elapsed, latencies, cpu
+    )
+
+
+async def post_all(url: str, bodies: list[bytes], senders: int, progress: Progress) -> None:
+    """Post every message with Prefer: respond-async; retry sends the service refused."""
+    task = progress.add_task("accepting", total=len(bodies))
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    limits = httpx2.Limits(max_connections=senders)
+    async with httpx2.AsyncClient(timeout=60.0, limits=limits) as client:
+
+        async def sender() -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                message_id = uuid.uuid4().hex
+                for _ in range(20):
+                    with contextlib.suppress(httpx2.HTTPError):
+                        response = await client.post(
+                            f"{url}/http/CustomerSalesData_CRM_to_S4HC_ERP",
+                            content=body,
+                            headers={
+                                "Content-Type": "application/xml",
+                                "Prefer": "respond-async",
+                                "X-Message-Id": message_id,
+                            },
+                            auth=(SERVICE_USER, SERVICE_PASSWORD),
+                        )
+                        if response.status_code < 300:
+                            break
+                    await asyncio.sleep(0.2)
+                else:
+                    raise RuntimeError("the service kept refusing a message")
+                progress.advance(task)
+
+        await asyncio.gather(*(sender() for _ in range(senders)))
+    progress.remove_task(task)
+
+
+def wait_settled(url: str, count: int, progress: Progress, pids: list[int]) -> int | None:
+    """Poll /api/stats until every message is final; RSS growth from 25 % to 100 % settled."""
+    task = progress.add_task("settling", total=count)
+    quarter_rss: int | None = None
+    while True:
+        counts = httpx2.get(f"{url}/api/stats", timeout=10).json()["messages"]
+        settled = sum(counts.get(status, 0) for status in FINAL)
+        progress.update(task, completed=settled)
+        if quarter_rss is None and settled >= count // 4:
+            quarter_rss = sum(memory_kib(pid, "VmRSS") for pid in pids)
+        if settled >= count:
+            break
+        time.sleep(0.25)
+    progress.remove_task(task)
+    if counts.get("failed"):
+        raise RuntimeError(f"{counts['failed']} messages failed: {counts}")
+    final_rss = sum(memory_kib(pid, "VmRSS") for pid in pids)
+    return final_rss - quarter_rss if quarter_rss is not None else None
+
+
+def timings(store_url: str) -> tuple[float, list[float]]:
+    engine = create_engine(store_url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT created_at, finished_at FROM messages")).all()
+    engine.dispose()
+
+    def moment(value: object) -> float:
+        if isinstance(value, str):
+            from datetime import datetime
+
+            value = datetime.fromisoformat(value)
+        return value.timestamp()  # type: ignore[attr-defined]
+
+    pairs = [(moment(c), moment(f)) for c, f in rows]
+    elapsed = max(f for _, f in pairs) - min(c for c, _ in pairs)
+    return elapsed, [f - c for c, f in pairs]
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    name = f"d365sap_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def run_engine(
+    name: str,
+    kind: str,
+    workers: int,
+    bodies: list[bytes],
+    latency_ms: int,
+    emulators: Emulators,
+    ports: tuple[int, int],
+    folder: Path,
+    senders: int,
+    progress: Progress,
+) -> Result:
+    emulators.reset()
+    with contextlib.ExitStack() as stack:
+        if kind == "procrastinate":
+            store = stack.enter_context(postgres_database())
+        else:
+            store = f"sqlite:///{folder / f'bench-{uuid.uuid4().hex[:6]}.db'}"
+        port = free_port()
+        config = write_config(
+            folder, s4=ports[0], erp=ports[1], service=port, store=store, kind=kind
+        )
+        env = environment(config)
+        children = Processes()
+        stack.callback(children.stop)
+        service = children.start(["serve"], env, folder)
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/health")
+        pids = [service.pid]
+        for _ in range(workers):
+            pids.append(children.start(["worker"], env, folder).pid)
+        time.sleep(1.0 if workers else 0)
+        before = sum(cpu_seconds(pid) for pid in pids)
+        asyncio.run(post_all(url, bodies, senders, progress))
+        growth = wait_settled(url, len(bodies), progress, pids)
+        cpu = sum(cpu_seconds(pid) for pid in pids) - before
+        peak = sum(memory_kib(pid, "VmHWM") for pid in pids)
+        elapsed, latencies = timings(store)
+    return Result(name, latency_ms, len(bodies), elapsed, latencies, cpu, peak, growth)
+
+
+def print_results(console: Console, results: list[Result]) -> None:
+    table = Table(title="d365sap engine benchmark (loopback, separate processes)")
+    for column in (
+        "run",
+        "latency",
+        "messages",
+        "msg/s",
+        "p50 ms",
+        "p99 ms",
+        "CPU ms/msg",
+        "peak RSS MiB",
+        "RSS growth MiB",
+    ):
+        table.add_column(column, justify="right")
+    for r in results:
+        ordered = sorted(r.latencies)
+        p50 = ordered[len(ordered) // 2] * 1000
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+        table.add_row(
+            r.name,
+            f"{r.latency_ms} ms",
+            str(r.count),
+            f"{r.rate:,.1f}",
+            f"{p50:.1f}",
+            f"{p99:.1f}",
+            f"{r.cpu_ms:.2f}",
+            f"{r.peak_rss_kib / 1024:.0f}" if r.peak_rss_kib else "-",
+            f"{r.rss_growth_kib / 1024:+.1f}" if r.rss_growth_kib is not None else "-",
+        )
+    console.print(table)
+    for latency in sorted({r.latency_ms for r in results}):
+        base = next(
+            (r for r in results if r.latency_ms == latency and r.name.startswith("base")), None
+        )
+        if base is None:
+            continue
+        for r in results:
+            if r is base or r.latency_ms != latency:
+                continue
+            speed = r.rate / base.rate
+            cost = r.cpu_ms / base.cpu_ms
+            console.print(
+                f"{latency:>3} ms  {r.name:<34} throughput {speed:5.1f}x baseline"
+                f"{'  (target >= 8x)' if latency >= 20 else ''}   "
+                f"CPU/message {cost:4.1f}x baseline{'  (target <= 2x)' if latency == 0 else ''}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--latency", type=int, action="append", help="ms; default 0 and 20")
+    parser.add_argument(
+        "--runtime",
+        action="append",
+        help="embedded, procrastinate:1, procrastinate:4 (default all three)",
+    )
+    parser.add_argument("--senders", type=int, default=32)
+    parser.add_argument("--baseline-sample", type=int, default=1000)
+    args = parser.parse_args()
+    latencies = args.latency or [0, 20]
+    runtimes = args.runtime or ["embedded", "procrastinate:1", "procrastinate:4"]
+    console = Console(width=max(140, Console().width))
+    bodies = messages(args.messages)
+    results: list[Result] = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress,
+    ):
+        folder = Path(tmp)
+        ports = (free_port(), free_port())
+        config = write_config(
+            folder,
+            s4=ports[0],
+            erp=ports[1],
+            service=free_port(),
+            store="sqlite:///unused.db",
+            kind="embedded",
+        )
+        emulator_processes = Processes()
+        try:
+            emulator_processes.start(["emulators"], environment(config), folder)
+            emulators = Emulators(f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}")
+            wait_http(f"{emulators.s4_url}/emulator/health")
+            wait_http(f"{emulators.erp_url}/emulator/health")
+            for latency in latencies:
+                emulators.set_latency(latency)
+                emulators.reset()
+                sample = bodies[: min(len(bodies), args.baseline_sample)]
+                results.append(run_baseline(emulators, sample, latency))
+                for spec in runtimes:
+                    kind, _, count = spec.partition(":")
+                    workers = int(count or 0)
+                    name = f"d365sap {kind}" + (f", {workers} worker(s)" if workers else "")
+                    results.append(
+                        run_engine(
+                            name,
+                            kind,
+                            workers,
+                            bodies,
+                            latency,
+                            emulators,
+                            ports,
+                            folder,
+                            args.senders,
+                            progress,
+                        )
+                    )
+        finally:
+            emulator_processes.stop()
+    print_results(console, results)
+
+
+if __name__ == "__main__":
+    main()
