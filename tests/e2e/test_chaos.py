@@ -14,7 +14,9 @@ holds the latest values.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,8 @@ import httpx2
 import pytest
 from sqlalchemy import create_engine, text
 
+from d365sap.connectors.idoc import stable_message_id
+from d365sap.engine.views import aware
 from support.chaos import (
     CALLER,
     ERP_FAULTS,
@@ -307,22 +311,22 @@ def test_both_backends_away_for_seconds_then_everything_catches_up(
 ) -> None:
     # ERP behind a TCP gate: closed, its port refuses connections and open ones are reset,
     # without losing the emulator's IDocs and customers. S/4 answers 503 to every request.
-    deployment = deploy(runtime=EMBEDDED, erp_gate=True)
+    deployment = deploy(runtime=EMBEDDED, gates=True)
     deployment.start_emulators()
     deployment.start_service()
-    assert deployment.gate is not None
+    assert deployment.erp_gate is not None
     total = 300
     records = build_workload(total, seed=17)
     reader = StoreReader(deployment.store_url)
     try:
         load = Load(deployment.service_url, records, senders=4, pace=0.05).start()
         load.wait_accepted(total // 5)
-        deployment.gate.close()
+        deployment.erp_gate.close()
         deployment.set_faults("s4", {"error_rate": {"503": 1.0}})
         down_at = time.monotonic()
         time.sleep(BACKEND_DOWN_SECONDS)
         backlog = reader.counts()
-        deployment.gate.open()
+        deployment.erp_gate.open()
         deployment.set_faults("s4", None)
         up_at = time.monotonic()
         load.join()
@@ -348,4 +352,69 @@ def test_both_backends_away_for_seconds_then_everything_catches_up(
     assert failed_steps["s4.check_sales_area"] > 0, failed_steps
     assert failed_steps["erp.send_idoc"] > 0, failed_steps
     assert catch_up < 30
+    assert findings.done + findings.superseded == total
+
+
+SLOW_WRITES_SECONDS = 3.0
+
+
+@pytest.mark.timeout(150)
+def test_writes_landing_after_the_service_gave_up_apply_once(deploy: DeployFactory) -> None:
+    # Both back ends behind TCP gates. For a few seconds every write (S/4 POST/PATCH, IDoc POST)
+    # reaches its back end 2.5 s late, whole, although the service gave up after 2 s: the back
+    # end carries out requests the service counts as timed out, sometimes after the retry did
+    # (an existing sales area, a moved ETag, an IDoc message id seen before).
+    deployment = deploy(runtime=EMBEDDED, gates=True)
+    deployment.start_emulators()
+    deployment.start_service()
+    assert deployment.s4_gate is not None and deployment.erp_gate is not None
+    total = 300
+    records = build_workload(total, seed=19)
+    reader = StoreReader(deployment.store_url)
+    try:
+        load = Load(deployment.service_url, records, senders=4, pace=0.02).start()
+        load.wait_accepted(total // 5)
+        deployment.s4_gate.delay = deployment.erp_gate.delay = 2.5
+        time.sleep(SLOW_WRITES_SECONDS)
+        deployment.s4_gate.delay = deployment.erp_gate.delay = 0.0
+        load.join()
+        settled = wait_settled(reader, total, timeout=90, deployment=deployment)
+        findings = check_invariants(deployment, records, load, reader)
+        sends = reader.steps("erp.send_idoc")
+    finally:
+        reader.close()
+    idocs = httpx2.get(f"{deployment.erp_url}/emulator/idocs", timeout=30).json()["idocs"]
+    journal = httpx2.get(f"{deployment.s4_url}/emulator/requests", timeout=30).json()["requests"]
+    stale = Counter((e["method"], e["status"]) for e in journal if e["status"] in (400, 412))
+    # IDocs that ERP received after the service had given up on them and begun the attempt
+    # that finally got their number: carried out late, answered to nobody, posted once.
+    finally_sent: dict[str, datetime] = {}
+    timed_out: set[str] = set()
+    for message_id, _attempt, status, started_at, detail in sends:
+        if status == "error" and "timed out" in (detail or ""):
+            timed_out.add(message_id)
+        if status == "ok":
+            finally_sent[message_id] = aware(started_at)
+    received = {i["message_id"]: datetime.fromisoformat(i["received_at"]) for i in idocs}
+    late_idocs = [
+        message_id
+        for message_id in timed_out & set(finally_sent)
+        if received[stable_message_id(message_id)] > finally_sent[message_id]
+    ]
+    report(
+        "late writes",
+        delayed={
+            "s4": deployment.s4_gate.delayed_requests,
+            "erp": deployment.erp_gate.delayed_requests,
+        },
+        erp_timed_out=len(timed_out),
+        idocs_received_after_the_retry_began=len(late_idocs),
+        s4_late_writes_rejected=dict(stale),
+        settle_s=round(settled, 1),
+        attempts=findings.attempts,
+        idocs=findings.idocs,
+    )
+    assert timed_out, "no IDoc post timed out: the delay never bit"
+    assert late_idocs, "no IDoc reached ERP after the service had given up on it"
+    assert stale, "no late S/4 write met a newer state"
     assert findings.done + findings.superseded == total

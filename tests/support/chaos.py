@@ -17,6 +17,7 @@ import contextlib
 import itertools
 import json
 import os
+import queue
 import random
 import re
 import signal
@@ -56,6 +57,7 @@ PG_ADMIN_URL = os.environ.get(
     "D365SAP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 JOURNAL_SIZE = 100_000
+WRITE_METHODS = (b"POST ", b"PATCH ", b"PUT ", b"MERGE ")
 
 # About a fifth of the requests on every business endpoint fail: reads can only meet errors,
 # throttling, timeouts and drops (16 %); writes can also lose their answer after the commit, meet
@@ -227,18 +229,23 @@ class Process:
 
 
 class TcpGate:
-    """A loopback TCP forwarder that can be closed (connections refused and reset) and reopened.
+    """A loopback TCP forwarder in front of a back end: it can be closed, reopened and slowed.
 
-    Put between the service and a back end, it takes the back end off the network for a while
-    without losing the back end's state, as a restart of an in-memory emulator would.
+    Closed, its port refuses connections and open ones are cut: the back end is off the network
+    while keeping its state (an in-memory emulator would lose it in a restart). With ``delay``
+    set, bytes from the service reach the back end that much later, whole and even after the
+    service gave up and closed its connection: the back end then carries out a request whose
+    sender already counted it as timed out, possibly after the sender's retry.
     """
 
-    def __init__(self, target_port: int, port: int | None = None) -> None:
+    def __init__(self, target_port: int) -> None:
         self.target_port = target_port
-        self.port = port or free_port()
+        self.port = free_port()
+        self.delay = 0.0
+        self.delayed_requests = 0
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
-        self._pairs: set[tuple[socket.socket, socket.socket]] = set()
+        self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
 
     def open(self) -> None:
@@ -252,20 +259,26 @@ class TcpGate:
         self._thread.start()
 
     def close(self) -> None:
-        """Stop listening (new connections are refused) and reset every open connection."""
+        """Stop listening (new connections are refused) and cut every open connection."""
         listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if listener is not None:
+            listener.close()
         with self._lock:
-            pairs, self._pairs = self._pairs, set()
-        for pair in pairs:
-            for sock in pair:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                with contextlib.suppress(OSError):
-                    sock.close()
+            sockets, self._sockets = self._sockets, set()
+        for sock in sockets:
+            self._cut(sock)
+
+    @staticmethod
+    def _cut(sock: socket.socket) -> None:
+        # shutdown wakes the threads blocked on the socket; linger 0 makes the close a reset
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            sock.close()
 
     def _accept(self, listener: socket.socket) -> None:
         while self._listener is listener:
@@ -282,22 +295,54 @@ class TcpGate:
                 continue
             client.settimeout(None)
             upstream.settimeout(None)
-            pair = (client, upstream)
             with self._lock:
-                self._pairs.add(pair)
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+                self._sockets |= {client, upstream}
+            threading.Thread(target=self._forward, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._answer, args=(upstream, client), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _forward(self, client: socket.socket, upstream: socket.socket) -> None:
+        """Service to back end, each chunk held for the delay in force when it arrived.
+
+        When the service closes its side, what it sent is still delivered and the back end's
+        connection stays open for its answer (which :meth:`_answer` then cannot deliver).
+        """
+        chunks: queue.SimpleQueue[tuple[float, bytes] | None] = queue.SimpleQueue()
+
+        def deliver() -> None:
+            while (item := chunks.get()) is not None:
+                due, chunk = item
+                time.sleep(max(0.0, due - time.monotonic()))
+                try:
+                    upstream.sendall(chunk)
+                except OSError:
+                    return
+
+        sender = threading.Thread(target=deliver, daemon=True)
+        sender.start()
         try:
-            while chunk := source.recv(65536):
-                sink.sendall(chunk)
+            while chunk := client.recv(65536):
+                held = self.delay if chunk.startswith(WRITE_METHODS) else 0.0
+                if held:
+                    self.delayed_requests += 1
+                chunks.put((time.monotonic() + held, chunk))
         except OSError:
             pass
         finally:
-            with contextlib.suppress(OSError):
-                sink.shutdown(socket.SHUT_WR)
+            chunks.put(None)
+
+    def _answer(self, upstream: socket.socket, client: socket.socket) -> None:
+        """Back end to service; when either side is gone, both connections are closed."""
+        try:
+            while chunk := upstream.recv(65536):
+                client.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            with self._lock:
+                self._sockets -= {client, upstream}
+            for sock in (client, upstream):
+                with contextlib.suppress(OSError):
+                    sock.close()
 
 
 @dataclass
@@ -310,13 +355,15 @@ class Deployment:
     s4_faults: dict[str, Any] = field(default_factory=dict)
     erp_faults: dict[str, Any] = field(default_factory=dict)
     backend_timeout: float = 2.0
-    erp_gate: bool = False
+    gates: bool = False
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
         self.s4_port, self.erp_port, self.service_port = free_port(), free_port(), free_port()
-        self.gate = TcpGate(self.erp_port) if self.erp_gate else None
-        erp_port_for_service = self.gate.port if self.gate else self.erp_port
+        self.s4_gate = TcpGate(self.s4_port) if self.gates else None
+        self.erp_gate = TcpGate(self.erp_port) if self.gates else None
+        s4_port_for_service = self.s4_gate.port if self.s4_gate else self.s4_port
+        erp_port_for_service = self.erp_gate.port if self.erp_gate else self.erp_port
         document = {
             "service": {"host": "127.0.0.1", "port": self.service_port},
             "inbound": {"users": [{"name": CALLER[0], "password_env": "CHAOS_DYNAMICS_PASSWORD"}]},
@@ -324,7 +371,7 @@ class Deployment:
             "runtime": {"respond_async": False, "sync_wait_seconds": 5.0, **self.runtime},
             "logging": {"level": self.log_level, "format": "json"},
             "s4": {
-                "base_url": f"http://127.0.0.1:{self.s4_port}{S4_ROOT}",
+                "base_url": f"http://127.0.0.1:{s4_port_for_service}{S4_ROOT}",
                 "user": S4_USER[0],
                 "password_env": "CHAOS_S4_PASSWORD",
                 "timeout_seconds": self.backend_timeout,
@@ -369,8 +416,9 @@ class Deployment:
         emulators = self._spawn("emulators", "emulators")
         wait_until_up(f"{self.s4_url}/emulator/health", emulators)
         wait_until_up(f"{self.erp_url}/emulator/health", emulators)
-        if self.gate is not None:
-            self.gate.open()
+        for gate in (self.s4_gate, self.erp_gate):
+            if gate is not None:
+                gate.open()
 
     def start_service(self) -> Process:
         """``d365sap serve`` on the configured port (also after a kill: same port, same store)."""
@@ -390,8 +438,9 @@ class Deployment:
         for process in reversed(self.processes):
             with contextlib.suppress(Exception):
                 process.stop()
-        if self.gate is not None:
-            self.gate.close()
+        for gate in (self.s4_gate, self.erp_gate):
+            if gate is not None:
+                gate.close()
 
     # emulator admin
     def faults(self, system: str) -> dict[str, Any]:
@@ -738,13 +787,23 @@ class StoreReader:
     def by_status(self, status: str) -> list[Stored]:
         return [m for m in self.messages() if m.status == status]
 
-    def failed_steps(self) -> Counter[str]:
-        """How many steps of each name failed, over every attempt of every message."""
+    def steps(self, name: str) -> list[Any]:
+        """Every recorded step called ``name``: message id, attempt, status, start, detail."""
+        query = select(
+            StepRow.message_id, StepRow.attempt, StepRow.status, StepRow.started_at, StepRow.detail
+        ).where(StepRow.name == name)
+        with self.engine.connect() as connection:
+            return list(connection.execute(query))
+
+    def failed_steps(self, containing: str | None = None) -> Counter[str]:
+        """How many steps of each name failed (with ``containing`` in their detail), overall."""
         query = (
             select(StepRow.name, func.count())
             .where(StepRow.status == "error")
             .group_by(StepRow.name)
         )
+        if containing is not None:
+            query = query.where(StepRow.detail.contains(containing))
         with self.engine.connect() as connection:
             return Counter({str(name): int(n) for name, n in connection.execute(query)})
 
@@ -760,6 +819,9 @@ def wait_settled(
     start = time.monotonic()
     counts: dict[str, int] = {}
     while time.monotonic() - start < timeout:
+        if deployment is not None and deployment.service is not None:
+            service = deployment.service
+            assert service.alive, f"the service ended ({service.popen.returncode}) while waiting"
         counts = reader.counts()
         open_ = sum(n for status, n in counts.items() if status in OPEN_STATUSES)
         if open_ == 0 and sum(counts.values()) >= expected:
@@ -903,6 +965,9 @@ def check_invariants(
 
 def _check_s4(deployment: Deployment, records: Sequence[Record], found: Findings) -> None:
     problems = found.problems
+    # The check reads through S/4's OData service too: no injected faults from here on
+    # (settings replaced by none; the counters stay for the test to look at).
+    deployment.set_faults("s4", {})
     response = httpx2.get(
         f"{deployment.s4_url}{S4_ROOT}/A_CustomerSalesArea",
         params={"$format": "json"},
