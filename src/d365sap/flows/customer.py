@@ -13,7 +13,6 @@ maps, makes only read requests to S/4 and validates IDocs against the DEBMAS07 X
 from __future__ import annotations
 
 import functools
-import functools
 import json
 from dataclasses import dataclass
 from typing import Any
