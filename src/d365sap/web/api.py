@@ -25,7 +25,7 @@ from d365sap.engine.operations import (
 from d365sap.engine.store import MessageStore
 from d365sap.engine.views import MessageView
 from d365sap.service import Service
-from d365sap.web.auth import BasicAuthenticator
+from d365sap.web.auth import BasicAuthenticator, refusal
 from d365sap.web.body import BodyTooLargeError, read_limited
 from d365sap.web.errors import error_response
 
@@ -123,14 +123,7 @@ def _operator_check(request: Request) -> JSONResponse | None:
     failure = authenticator.check(request.headers.get("authorization"))
     if failure is None:
         return None
-    headers = {"WWW-Authenticate": 'Basic realm="d365sap"'} if failure.status == 401 else None
-    return error_response(
-        failure.status,
-        "AuthenticationError",
-        failure.message,
-        field="Authorization",
-        headers=headers,
-    )
+    return refusal(failure)
 
 
 def _operations(request: Request) -> MessageOperations:

@@ -12,7 +12,10 @@ import binascii
 import secrets
 from dataclasses import dataclass
 
+from fastapi.responses import JSONResponse
+
 from d365sap.config import InboundSettings
+from d365sap.web.errors import error_response
 
 
 @dataclass(frozen=True)
@@ -55,3 +58,15 @@ class BasicAuthenticator:
         if self._required_role not in known[1]:
             return AuthFailure(403, f"user {name!r} lacks role {self._required_role!r}")
         return None
+
+
+def refusal(failure: AuthFailure) -> JSONResponse:
+    """The error answer for a refused caller (with the basic-auth challenge on 401)."""
+    headers = {"WWW-Authenticate": 'Basic realm="d365sap"'} if failure.status == 401 else None
+    return error_response(
+        failure.status,
+        "AuthenticationError",
+        failure.message,
+        field="Authorization",
+        headers=headers,
+    )

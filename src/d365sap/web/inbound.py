@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from d365sap.engine.views import DONE, FINAL_STATUSES, SUPERSEDED, MessageView
 from d365sap.service import Service
-from d365sap.web.auth import BasicAuthenticator
+from d365sap.web.auth import BasicAuthenticator, refusal
 from d365sap.web.body import BodyTooLargeError, read_limited
 from d365sap.web.errors import error_response
 
@@ -51,14 +51,7 @@ async def receive_customer(request: Request) -> Response:
     authenticator: BasicAuthenticator = state.authenticator
     failure = authenticator.check(request.headers.get("authorization"))
     if failure is not None:
-        headers = {"WWW-Authenticate": 'Basic realm="d365sap"'} if failure.status == 401 else None
-        return error_response(
-            failure.status,
-            "AuthenticationError",
-            failure.message,
-            field="Authorization",
-            headers=headers,
-        )
+        return refusal(failure)
     content_type = request.headers.get("content-type")
     if not _is_xml(content_type):
         return error_response(
