@@ -17,11 +17,10 @@ import uuid
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy.orm import Session
 
 from d365sap.engine.processor import Processor
 from d365sap.engine.queue import JobQueue, add_job, finish_job, retry_job
-from d365sap.engine.runtime import Decision, JobRequest
+from d365sap.engine.runtime import DbHandle, Decision, JobRequest
 from d365sap.engine.store import Started, begin_in
 
 log = structlog.get_logger("d365sap.engine.embedded")
@@ -52,7 +51,7 @@ class EmbeddedRuntime:
             processor.store.sessions,
             worker_id=worker_id,
             lease=lease_seconds,
-            write=processor.store.write,
+            write=processor.store.fast,
         )
         self._lease_seconds = lease_seconds
         self._running: dict[str, dict[str, asyncio.Task[None]]] = {}
@@ -62,7 +61,7 @@ class EmbeddedRuntime:
 
     # -- the runtime port ---------------------------------------------------------------------
 
-    def enqueue(self, session: Session, job: JobRequest) -> None:
+    def enqueue(self, session: DbHandle, job: JobRequest) -> None:
         """Add the job row in the caller's transaction."""
         add_job(session, job)
 
@@ -147,7 +146,7 @@ class EmbeddedRuntime:
     async def _run(self, queue: str, message_id: str, started: Started | None) -> None:
         settled: list[bool] = []
 
-        def settle_job(session: Session, decision: Decision) -> None:
+        def settle_job(session: DbHandle, decision: Decision) -> None:
             if decision.kind == "retry" and decision.run_at is not None:
                 retry_job(session, message_id, decision.run_at)
             else:

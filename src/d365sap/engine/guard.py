@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from typing import cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.orm import Session
 
+from d365sap.engine.runtime import DbHandle
 from d365sap.engine.tables import RecordVersionRow
 
 RECORDS = cast(Table, RecordVersionRow.__table__)
@@ -32,7 +32,7 @@ _ADD = insert(RECORDS).values(
 )
 
 
-def newer_applied(session: Session, record_key: str, seq: int) -> str | None:
+def newer_applied(session: DbHandle, record_key: str, seq: int) -> str | None:
     """The id of a newer message already applied to ``record_key``, if any."""
     row = session.execute(_APPLIED, {"key": record_key}).first()
     if row is not None and row.message_seq > seq:
@@ -40,7 +40,7 @@ def newer_applied(session: Session, record_key: str, seq: int) -> str | None:
     return None
 
 
-def mark_applied(session: Session, record_key: str, seq: int, message_id: str) -> None:
+def mark_applied(session: DbHandle, record_key: str, seq: int, message_id: str) -> None:
     """Remember that message ``seq`` was applied to ``record_key`` (keeps the newest)."""
     params = {"key": record_key, "seq": seq, "mid": message_id, "now": datetime.now(UTC)}
     if session.execute(_ADVANCE, params).rowcount:  # type: ignore[attr-defined]

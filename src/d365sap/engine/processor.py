@@ -14,10 +14,9 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import structlog
-from sqlalchemy.orm import Session
 
 from d365sap.engine.retry import RetryPolicy
-from d365sap.engine.runtime import FINISHED, Decision
+from d365sap.engine.runtime import FINISHED, DbHandle, Decision
 from d365sap.engine.store import MessageStore, Outcome, Started
 from d365sap.engine.trace import Trace
 from d365sap.engine.types import Flow
@@ -26,7 +25,7 @@ from d365sap.engine.views import FAILED, RETRYING, MessageView
 log = structlog.get_logger("d365sap.engine")
 
 Listener = Callable[[str, MessageView | None], None]
-SettleHook = Callable[[Session, Decision], None]
+SettleHook = Callable[[DbHandle, Decision], None]
 
 
 class Processor:
@@ -161,7 +160,7 @@ class Processor:
         return decision
 
 
-def _bind(hook: SettleHook | None, decision: Decision) -> Callable[[Session], None] | None:
+def _bind(hook: SettleHook | None, decision: Decision) -> Callable[[DbHandle], None] | None:
     if hook is None:
         return None
     return lambda session: hook(session, decision)

@@ -25,9 +25,8 @@ from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from procrastinate.worker import Worker
 from sqlalchemy import text
-from sqlalchemy.orm import Session
 
-from d365sap.engine.runtime import JobRequest
+from d365sap.engine.runtime import DbHandle, JobRequest
 
 TASK_NAME = "d365sap.process_message"
 # Unexpected errors (the store unreachable, say) are retried with a capped back-off.
@@ -83,7 +82,7 @@ SELECT stalled.id, procrastinate_retry_job_v2(stalled.id, NOW(), NULL, NULL, NUL
 """
 
 
-def defer_in_session(session: Session, job: JobRequest) -> int | None:
+def defer_in_session(session: DbHandle, job: JobRequest) -> int | None:
     """Queue ``job`` in the session's transaction; the new job id, or ``None`` if not needed.
 
     A message whose job is already waiting (a requeue during a retry back-off) has that job

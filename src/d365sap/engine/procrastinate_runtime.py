@@ -34,7 +34,7 @@ from d365sap.engine.procrastinate_jobs import (
     recover_stalled,
 )
 from d365sap.engine.procrastinate_schema import conninfo_from_url, install_schema
-from d365sap.engine.runtime import JobRequest
+from d365sap.engine.runtime import DbHandle, JobRequest
 
 log = structlog.get_logger("d365sap.engine.procrastinate")
 
@@ -112,7 +112,7 @@ class ProcrastinateRuntime:
 
     # -- the runtime port ---------------------------------------------------------------------
 
-    def enqueue(self, session: Session, job: JobRequest) -> None:
+    def enqueue(self, session: DbHandle, job: JobRequest) -> None:
         """Defer the job with procrastinate's SQL function, in the caller's transaction."""
         defer_in_session(session, job)
 

@@ -16,7 +16,7 @@ from typing import TypeVar, cast
 from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from d365sap.engine.runtime import JobRequest
+from d365sap.engine.runtime import DbHandle, JobRequest
 from d365sap.engine.tables import JobRow
 
 T = TypeVar("T")
@@ -52,7 +52,7 @@ _INSERT = insert(JOBS)
 _FINISH = delete(JOBS).where(JOBS.c.message_id == bindparam("mid"))
 
 
-def add_job(session: Session, job: JobRequest) -> None:
+def add_job(session: DbHandle, job: JobRequest) -> None:
     """Insert ``job`` in the caller's transaction (or re-queue it if the message has one)."""
     run_at = job.run_at or _now()
     if session.execute(_REQUEUE, {"mid": job.message_id, "run_at": run_at}).rowcount:  # type: ignore[attr-defined]
@@ -70,12 +70,12 @@ def add_job(session: Session, job: JobRequest) -> None:
     )
 
 
-def finish_job(session: Session, message_id: str) -> None:
+def finish_job(session: DbHandle, message_id: str) -> None:
     """Remove the job of a settled message, in the caller's transaction."""
     session.execute(_FINISH, {"mid": message_id})
 
 
-def retry_job(session: Session, message_id: str, run_at: datetime) -> None:
+def retry_job(session: DbHandle, message_id: str, run_at: datetime) -> None:
     """Let the job wait until ``run_at``, keeping its id and so its place in its key's order."""
     session.execute(_REQUEUE, {"mid": message_id, "run_at": run_at})
 
@@ -89,7 +89,7 @@ class JobQueue:
         *,
         worker_id: str,
         lease: float,
-        write: Callable[[], AbstractContextManager[Session]] | None = None,
+        write: Callable[[], AbstractContextManager[DbHandle]] | None = None,
     ) -> None:
         self._sessions = sessions
         self._write = write or sessions.begin
@@ -100,7 +100,7 @@ class JobQueue:
         self,
         free: dict[str, int],
         default_free: int = 0,
-        begin: Callable[[Session, str], T] | None = None,
+        begin: Callable[[DbHandle, str], T] | None = None,
     ) -> list[tuple[str, str, T | None]]:
         """Take runnable jobs, at most ``free[queue]`` per queue; returns (queue, message id).
 

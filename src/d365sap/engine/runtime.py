@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
+
+# What enqueue and settle hooks get: an ORM session, or on the hot path a Core connection.
+# Either executes Core statements inside the caller's transaction.
+DbHandle = Session | Connection
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ FINISHED = Decision("finished")
 class Enqueuer(Protocol):
     """The part of a runtime the store needs: enqueue inside the caller's transaction."""
 
-    def enqueue(self, session: Session, job: JobRequest) -> None:
+    def enqueue(self, session: DbHandle, job: JobRequest) -> None:
         """Add ``job`` to the queue within ``session``'s transaction."""
         ...
 

@@ -18,13 +18,13 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import anyio.to_thread
-from sqlalchemy import Engine, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from d365sap.engine.db import make_engine, migrate
 from d365sap.engine.guard import mark_applied, newer_applied
-from d365sap.engine.runtime import Enqueuer, JobRequest
+from d365sap.engine.runtime import DbHandle, Enqueuer, JobRequest
 from d365sap.engine.tables import (
     CounterRow,
     MessageRow,
@@ -71,6 +71,7 @@ _NEXT_SEQ = (
 _INSERT_MESSAGE = insert(MESSAGES)
 _INSERT_VERSION = insert(VERSIONS)
 _INSERT_STEPS = insert(STEPS)
+_INSERT_PAYLOADS = insert(cast(Table, PayloadRow.__table__))
 _MESSAGE_FOR_UPDATE = select(MESSAGES).where(MESSAGES.c.id == bindparam("mid")).with_for_update()
 _UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("mid"))
 _START_ATTEMPT = _UPDATE_MESSAGE.values(
@@ -130,6 +131,7 @@ class MessageStore:
             threading.Lock() if engine.dialect.name == "sqlite" else None
         )
         self.inline = engine.dialect.name == "sqlite"
+        self._conn: Connection | None = None
 
     async def call(self, function: Callable[[], T]) -> T:
         """Run a store operation from async code.
@@ -141,6 +143,24 @@ class MessageStore:
         if self.inline:
             return function()
         return await anyio.to_thread.run_sync(function)
+
+    @contextmanager
+    def fast(self) -> Iterator[DbHandle]:
+        """A write transaction on the hot path.
+
+        On SQLite one Core connection stays open for the whole process and is used from the
+        event loop: no session to build and tear down per transaction. Elsewhere it is
+        :meth:`write`.
+        """
+        if self._write_lock is None:
+            with self.write() as session:
+                yield session
+            return
+        with self._write_lock:
+            if self._conn is None:
+                self._conn = self.engine.connect()
+            with self._conn.begin():
+                yield self._conn
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -161,6 +181,9 @@ class MessageStore:
 
     def close(self) -> None:
         """Release the connection pool."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         self.engine.dispose()
 
     # -- intake -------------------------------------------------------------------------------
@@ -175,7 +198,7 @@ class MessageStore:
         lock_key = self._lock_key(arrival, message_id)
         digest = payload_hash(arrival.payload)
         try:
-            with self.write() as session:
+            with self.fast() as session:
                 if arrival.source_id is None:
                     first = self._same_as_latest(session, arrival.flow, lock_key, digest)
                     if first is not None:
@@ -202,7 +225,7 @@ class MessageStore:
 
     @staticmethod
     def _same_as_latest(
-        session: Session, flow: str, lock_key: str, digest: str
+        session: DbHandle, flow: str, lock_key: str, digest: str
     ) -> MessageView | None:
         latest = session.execute(_LATEST_OF_RECORD, {"flow": flow, "lock_key": lock_key}).first()
         if latest is None or latest.payload_hash != digest:
@@ -213,7 +236,7 @@ class MessageStore:
 
     @staticmethod
     def _insert(
-        session: Session, arrival: Arrival, message_id: str, lock_key: str, digest: str
+        session: DbHandle, arrival: Arrival, message_id: str, lock_key: str, digest: str
     ) -> dict[str, Any]:
         now = _now()
         seq = session.execute(_NEXT_SEQ).scalar_one()
@@ -283,7 +306,7 @@ class MessageStore:
         outcome: Outcome,
         trace: Trace,
         next_attempt_at: datetime | None = None,
-        within: Callable[[Session], None] | None = None,
+        within: Callable[[DbHandle], None] | None = None,
     ) -> None:
         """Record one attempt: its steps, snapshots and outcome, final or waiting for a retry.
 
@@ -302,7 +325,7 @@ class MessageStore:
         }
         if status in FINAL_STATUSES:
             changes["finished_at"] = now
-        with self.write() as session:
+        with self.fast() as session:
             row = session.execute(
                 _UPDATE_MESSAGE.values(changes).returning(MESSAGES.c.lock_key, MESSAGES.c.seq),
                 {"mid": message_id},
@@ -314,7 +337,7 @@ class MessageStore:
                 within(session)
 
     def _add_trace(
-        self, session: Session, message_id: str, attempt: int, trace: Trace, now: datetime
+        self, session: DbHandle, message_id: str, attempt: int, trace: Trace, now: datetime
     ) -> None:
         if trace.steps:
             session.execute(
@@ -335,16 +358,21 @@ class MessageStore:
                     for seq, step in enumerate(trace.steps, start=1)
                 ],
             )
-        for snap in trace.snapshots:
-            body = self._masker(snap.body, snap.content_type) if self._masker else snap.body
-            session.add(
-                PayloadRow(
-                    message_id=message_id,
-                    stage=snap.stage,
-                    content_type=snap.content_type,
-                    body=body,
-                    created_at=now,
-                )
+        if trace.snapshots:
+            session.execute(
+                _INSERT_PAYLOADS,
+                [
+                    {
+                        "message_id": message_id,
+                        "stage": snap.stage,
+                        "content_type": snap.content_type,
+                        "body": self._masker(snap.body, snap.content_type)
+                        if self._masker
+                        else snap.body,
+                        "created_at": now,
+                    }
+                    for snap in trace.snapshots
+                ],
             )
 
     # -- operators ----------------------------------------------------------------------------
@@ -472,7 +500,7 @@ class MessageStore:
         return {str(status): int(count) for status, count in rows}
 
 
-def begin_in(session: Session, message_id: str) -> Started:
+def begin_in(session: DbHandle, message_id: str) -> Started:
     """:meth:`MessageStore.begin_attempt` inside the caller's transaction."""
     now = _now()
     row = session.execute(_MESSAGE_FOR_UPDATE, {"mid": message_id}).first()
