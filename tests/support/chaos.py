@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -784,9 +784,6 @@ class StoreReader:
         with self.engine.connect() as connection:
             return {str(status): int(n) for status, n in connection.execute(query)}
 
-    def by_status(self, status: str) -> list[Stored]:
-        return [m for m in self.messages() if m.status == status]
-
     def steps(self, name: str) -> list[Any]:
         """Every recorded step called ``name``: message id, attempt, status, start, detail."""
         query = select(
@@ -1122,13 +1119,3 @@ def injected(deployment: Deployment) -> dict[str, dict[str, int]]:
         system: {k: n for k, n in deployment.faults(system)["counters"].items() if n}
         for system in ("s4", "erp")
     }
-
-
-def timed(label: str, timings: dict[str, float]) -> Callable[[], None]:
-    """Start a stopwatch; calling the result records the elapsed seconds under ``label``."""
-    start = time.monotonic()
-
-    def stop() -> None:
-        timings[label] = round(time.monotonic() - start, 1)
-
-    return stop
