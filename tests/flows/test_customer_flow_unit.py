@@ -114,11 +114,12 @@ async def test_precondition_failure_rereads_the_etag_once() -> None:
     ]
 
 
-async def test_second_precondition_failure_is_reported() -> None:
+async def test_second_precondition_failure_is_retried_later() -> None:
     s4 = ScriptedS4(found=True, update_errors=[PreconditionFailedError("412", status=412)] * 2)
     result = await flow(s4).run(example("in_erpaccountdetails_S4HC.xml"), Trace(), message_id="m")
     assert result.outcome == Outcome.ERROR
-    assert result.http_status == 412
+    assert result.error is not None and result.error.retryable
+    assert result.retry_hint() == (True, None)
 
 
 async def test_invalid_input_sends_nothing() -> None:

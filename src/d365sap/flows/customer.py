@@ -36,6 +36,7 @@ from d365sap.errors import (
     D365SapError,
     NotFoundError,
     PreconditionFailedError,
+    TransientError,
     ValidationError,
 )
 from d365sap.flows.result import FlowResult, Outcome, error_info, http_status_for
@@ -212,9 +213,19 @@ class CustomerFlow:
             with trace.step("s4.reread_etag") as step:
                 current = await self.s4.read(SALES_AREA_SET, keys)
                 step.reply(current.status, current.etag)
-            with trace.step("s4.update_sales_area") as step:
-                updated = await self.s4.update(SALES_AREA_SET, keys, body, etag=current.etag)
-                step.reply(updated.status, updated.raw)
+            try:
+                with trace.step("s4.update_sales_area") as step:
+                    updated = await self.s4.update(SALES_AREA_SET, keys, body, etag=current.etag)
+                    step.reply(updated.status, updated.raw)
+            except PreconditionFailedError as again:
+                # Someone keeps changing the record right now: not a business rejection, so try
+                # the whole message again later instead of parking it.
+                raise TransientError(
+                    "S/4HANA Cloud: the sales area changed again during the update "
+                    f"(HTTP 412 twice); retrying later: {again.backend_message or again.message}",
+                    status=412,
+                    backend_message=again.backend_message,
+                ) from again
         return self._s4_result(Outcome.UPDATED, 200, keys, updated.status, updated.raw)
 
     def _s4_result(
