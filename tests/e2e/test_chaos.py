@@ -425,11 +425,6 @@ def test_writes_landing_after_the_service_gave_up_apply_once(deploy: DeployFacto
     assert findings.done + findings.superseded == total
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a second 412 in one attempt parks the message as failed (permanent) "
-    "instead of retrying it; flows/customer.py re-reads the ETag only once",
-)
 @pytest.mark.timeout(60)
 def test_sales_area_changed_twice_in_s4_during_one_update_is_still_applied(
     deploy: DeployFactory,
