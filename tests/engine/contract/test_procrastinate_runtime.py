@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -131,7 +132,13 @@ async def test_a_retry_is_the_same_job_waiting_in_its_place(procrastinate: Harne
     first = await procrastinate.submit("a1", "A", ["transient", "ok"], retry_after=1.0)
     await procrastinate.submit("a2", "A")
     await procrastinate.status(first, RETRYING)
+    # The attempt is recorded in the store first, then procrastinate puts the job back: wait for
+    # the second of the two commits.
+    deadline = time.monotonic() + 10
     rows = job_rows(procrastinate)
+    while rows and rows[0][1] == "doing" and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        rows = job_rows(procrastinate)
     assert len(rows) == 2
     (first_job, status, attempts, scheduled_at), (second_job, second_status, _, _) = rows
     assert first_job < second_job  # the retry did not go behind the newer message
