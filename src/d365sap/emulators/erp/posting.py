@@ -109,8 +109,10 @@ def _post_sales_area(
                 f"Sales area {label} does not exist for customer {alpha_out(customer.kunnr)}"
             )
         area = blank_sales_area(layout, key)
-        customer.sales_areas[key] = area
         notes.append(f"sales area {label} created")
+    else:
+        area = SalesArea(dict(area.fields))  # copy on write: the clone shares the old rows
+    customer.sales_areas[key] = area
     _apply(area.fields, segment, SALES_AREA_KEYS)
     if function == MSGFN_DELETE:
         area.fields["LOEVM"] = "X"

@@ -102,11 +102,16 @@ class Store:
         wanted = [(target, source.get(src)) for src, target in nav.links]
         if any(value is None for _, value in wanted):
             return []
-        return [
-            r
-            for r in self.rows(nav.target_set)
-            if all(r.values.get(target) == value for target, value in wanted)
-        ]
+        with self.lock:
+            table = self._tables[nav.target_set]
+            # Filter first, then sort the few matches: sorting the whole set per call made
+            # every deep insert cost more as the set grew.
+            keys = [
+                k
+                for k, r in table.items()
+                if all(r.values.get(target) == value for target, value in wanted)
+            ]
+            return [table[k] for k in sorted(keys, key=_sort_key)]
 
     def owner_keys(
         self, entity_set: EntitySet, values: Mapping[str, Any]
