@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
+from d365sap.engine.operations import MessageOperations
 from d365sap.engine.queue import add_job
 from d365sap.engine.runtime import JobRequest
 from d365sap.engine.store import Arrival, MessageStore, Outcome
@@ -194,10 +195,11 @@ def test_requeue_with_a_new_version(store: MessageStore) -> None:
     settle(store, message_id, FAILED)
     with store.sessions.begin() as session:
         session.query(JobRow).delete()
-    view = store.requeue(message_id, TableEnqueuer(), payload=b"<good/>", comment="fixed sales org")
-    assert (view.status, view.version, view.payload) == (QUEUED, 2, b"<good/>")
+    operations = MessageOperations(store, TableEnqueuer())
+    assert operations.resubmit(message_id, b"<good/>", comment="fixed sales org").applied
     full = store.get(message_id)
     assert full is not None
+    assert (full.status, full.version, full.payload) == (QUEUED, 2, b"<good/>")
     assert [(v.version, v.payload, v.comment) for v in full.versions] == [
         (1, b"<bad/>", "as received"),
         (2, b"<good/>", "fixed sales org"),

@@ -6,10 +6,9 @@ REST API are thin shells over them.
 
 Every action is one guarded transaction: the status is changed with a conditional ``UPDATE``
 (compare-and-set), so an operator can never overwrite what a worker is doing at the same moment,
-and a message whose job a worker has just claimed is refused rather than queued twice. The store's
-own ``requeue``/``set_final`` do not check the current status, which is why the transitions are
-written here against the store's tables. Each call reports per message what changed or why it was
-refused; nothing is raised for a refusal, so a bulk action goes on with the next message.
+and a message whose job a worker has just claimed is refused rather than queued twice. Each call
+reports per message what changed or why it was refused; nothing is raised for a refusal, so a
+bulk action goes on with the next message.
 """
 
 from __future__ import annotations

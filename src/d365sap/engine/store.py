@@ -375,62 +375,6 @@ class MessageStore:
                 ],
             )
 
-    # -- operators ----------------------------------------------------------------------------
-
-    def requeue(
-        self,
-        message_id: str,
-        enqueuer: Enqueuer,
-        *,
-        payload: bytes | None = None,
-        comment: str | None = None,
-    ) -> MessageView:
-        """Queue a message again, optionally with a corrected payload kept as a new version."""
-        now = _now()
-        with self.write() as session:
-            row = session.get(MessageRow, message_id, with_for_update=True)
-            if row is None:
-                raise KeyError(message_id)
-            if payload is not None:
-                row.version += 1
-                row.payload = payload
-                row.payload_hash = payload_hash(payload)
-                session.add(
-                    MessageVersionRow(
-                        message_id=message_id,
-                        version=row.version,
-                        content_type=row.content_type,
-                        payload=payload,
-                        comment=comment or "edited and resubmitted",
-                        created_at=now,
-                    )
-                )
-            row.status = QUEUED
-            row.next_attempt_at = None
-            row.finished_at = None
-            row.updated_at = now
-            enqueuer.enqueue(
-                session,
-                JobRequest(message_id=row.id, queue=row.queue, lock_key=row.lock_key or row.id),
-            )
-            session.flush()
-            return message_view(row)
-
-    def set_final(self, message_id: str, status: str, reason: str) -> MessageView:
-        """Settle a message by hand (an operator discards it)."""
-        now = _now()
-        with self.write() as session:
-            row = session.get(MessageRow, message_id, with_for_update=True)
-            if row is None:
-                raise KeyError(message_id)
-            row.status = status
-            row.outcome = status
-            row.error = reason
-            row.next_attempt_at = None
-            row.finished_at = row.updated_at = now
-            session.flush()
-            return message_view(row)
-
     # -- reading ------------------------------------------------------------------------------
 
     def get(self, message_id: str) -> MessageView | None:

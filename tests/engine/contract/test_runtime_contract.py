@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from d365sap.engine.operations import MessageOperations
 from d365sap.engine.runtime import JobRequest, Runtime
 from d365sap.engine.store import Arrival
 from d365sap.engine.views import DONE, FAILED, RETRYING, SUPERSEDED
@@ -213,10 +214,16 @@ async def test_job_of_a_dead_worker_runs_again_and_applies_once(harness: Harness
     await harness.no_pending_jobs(timeout=10)
 
 
+def retry(harness: Harness, message_id: str) -> None:
+    """Queue the message again the way an operator does."""
+    result = MessageOperations(harness.store, harness.runtime).retry_one(message_id)
+    assert result.applied, result
+
+
 async def test_requeue_of_a_failed_message(harness: Harness) -> None:
     message_id = await harness.submit("f1", "F", ["permanent", "ok"])
     assert (await harness.settled(message_id)).status == FAILED
-    await anyio.to_thread.run_sync(lambda: harness.store.requeue(message_id, harness.runtime))
+    await anyio.to_thread.run_sync(lambda: retry(harness, message_id))
     harness.runtime.notify()
     view = await harness.settled(message_id)
     assert view.status == DONE and view.attempts == 2
@@ -229,8 +236,8 @@ async def test_requeue_with_a_corrected_payload(harness: Harness) -> None:
     assert (await harness.settled(message_id)).status == FAILED
     corrected = payload("g1-v2", "G", ["ok"])
     await anyio.to_thread.run_sync(
-        lambda: harness.store.requeue(
-            message_id, harness.runtime, payload=corrected, comment="fixed"
+        lambda: MessageOperations(harness.store, harness.runtime).resubmit(
+            message_id, corrected, comment="fixed"
         )
     )
     harness.runtime.notify()
@@ -244,7 +251,7 @@ async def test_requeue_during_back_off_runs_the_waiting_job_now(harness: Harness
     message_id = await harness.submit("h1", "H", ["transient", "ok"], retry_after=2.0)
     await harness.status(message_id, RETRYING)
     started = time.monotonic()
-    await anyio.to_thread.run_sync(lambda: harness.store.requeue(message_id, harness.runtime))
+    await anyio.to_thread.run_sync(lambda: retry(harness, message_id))
     harness.runtime.notify()
     view = await harness.settled(message_id)
     assert time.monotonic() - started < 1.2  # the 2 s back-off was not waited for
@@ -258,7 +265,7 @@ async def test_older_message_after_a_newer_one_is_superseded(harness: Harness) -
     assert (await harness.settled(older)).status == FAILED
     newer = await harness.submit("s2", "S")
     assert (await harness.settled(newer)).status == DONE
-    await anyio.to_thread.run_sync(lambda: harness.store.requeue(older, harness.runtime))
+    await anyio.to_thread.run_sync(lambda: retry(harness, older))
     harness.runtime.notify()
     view = await harness.settled(older)
     assert view.status == SUPERSEDED
