@@ -178,8 +178,3 @@ class JobQueue:
         if value is None:
             return None
         return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-    def pending(self) -> int:
-        """How many jobs are queued or running."""
-        with self._sessions() as session:
-            return int(session.scalar(select(func.count()).select_from(JobRow)) or 0)

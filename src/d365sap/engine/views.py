@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -104,29 +104,9 @@ def message_view(
     versions: Sequence[MessageVersionRow] = (),
 ) -> MessageView:
     """Copy ``row`` and its history into an immutable view."""
-    return MessageView(
-        id=row.id,
-        flow=row.flow,
-        seq=row.seq,
-        source_id=row.source_id,
-        business_key=row.business_key,
-        route=row.route,
-        queue=row.queue,
-        lock_key=row.lock_key,
-        status=row.status,
-        outcome=row.outcome,
-        http_status=row.http_status,
-        error=row.error,
-        result=dict(row.result) if row.result is not None else None,
-        content_type=row.content_type,
-        payload=row.payload,
-        version=row.version,
-        correlation_id=row.correlation_id,
-        attempts=row.attempts,
-        next_attempt_at=aware(row.next_attempt_at) if row.next_attempt_at else None,
-        created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at),
-        finished_at=aware(row.finished_at) if row.finished_at else None,
+    columns = {column.key: getattr(row, column.key) for column in row.__table__.columns}
+    return replace(
+        view_of(columns),
         steps=tuple(
             StepView(
                 attempt=s.attempt,
