@@ -2,12 +2,14 @@
 
 The demo, ``d365sap emulators`` and the end-to-end tests all need several uvicorn servers side by
 side (emulators and the service) with ports that may be chosen by the OS. :class:`BackgroundServer`
-runs one uvicorn server in a daemon thread and reports the port it actually bound.
+runs one uvicorn server in a daemon thread and reports the port it actually bound; given a
+certificate and key it serves HTTPS (the Dataverse emulator, which msal reaches only over TLS).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -28,9 +30,12 @@ class BackgroundServer:
         port: int = 0,
         log_level: str = "warning",
         name: str = "server",
+        ssl_certfile: str | os.PathLike[str] | None = None,
+        ssl_keyfile: str | os.PathLike[str] | None = None,
     ) -> None:
         self.name = name
         self.host = host
+        self.scheme = "https" if ssl_certfile is not None else "http"
         self._config = uvicorn.Config(
             app,
             host=host,
@@ -39,6 +44,8 @@ class BackgroundServer:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=2,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
         )
         self._server = uvicorn.Server(self._config)
         self._thread = threading.Thread(target=self._server.run, name=name, daemon=True)
@@ -47,7 +54,7 @@ class BackgroundServer:
     @property
     def url(self) -> str:
         """Base URL of the running server, e.g. ``http://127.0.0.1:40123``."""
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def start(self, timeout: float = 15.0) -> BackgroundServer:
         """Start serving and wait until the socket is bound."""
