@@ -75,21 +75,29 @@ class ClientCertificate:
 
 
 class _TrustingSession:
-    """msal's HTTP client: a ``requests.Session`` with a CA bundle and a timeout per call."""
+    """msal's HTTP client: a ``requests.Session`` with a CA bundle and a timeout per call.
+
+    ``verify`` is passed with every request, not only set on the session: requests lets
+    ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` override a session-level setting, which would
+    silently drop the emulator's CA on machines that set those variables.
+    """
 
     def __init__(self, verify: str | bool, timeout: float) -> None:
         self.session = requests.Session()
         self.session.verify = verify
+        self.verify = verify
         self.timeout = timeout
 
     def get(self, url: str, params: Any = None, headers: Any = None, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("verify", self.verify)
         return self.session.get(url, params=params, headers=headers, **kwargs)
 
     def post(
         self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kwargs: Any
     ) -> Any:
         kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("verify", self.verify)
         return self.session.post(url, params=params, data=data, headers=headers, **kwargs)
 
     def close(self) -> None:
