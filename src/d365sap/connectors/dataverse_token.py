@@ -221,13 +221,20 @@ class MsalTokenProvider:
             )
         except requests.RequestException as exc:
             http.close()
-            raise TransientError(f"Entra ID {self.authority} unreachable: {exc}") from exc
+            raise self._transport_error(exc) from exc
         except msal.exceptions.MsalServiceError as exc:
             http.close()
             raise TransientError(f"Entra ID {self.authority} discovery failed: {exc}") from exc
         except ValueError as exc:
             http.close()
-            raise PermanentError(f"Entra ID authority {self.authority} refused: {exc}") from exc
+            # msal replaces the discovery answer (e.g. AADSTS90002, unknown tenant) by a generic
+            # message; the answer itself is the exception it was raised from.
+            cause = exc.__context__ if isinstance(exc.__context__, ValueError) else None
+            detail = f"{exc} ({cause})" if cause else str(exc)
+            raise PermanentError(
+                f"Entra ID authority {self.authority} refused: {detail}",
+                backend_message=str(cause or exc),
+            ) from exc
         self._app, self._http = app, http
         return app
 
@@ -236,7 +243,7 @@ class MsalTokenProvider:
         try:
             result: Mapping[str, Any] = app.acquire_token_for_client(scopes=[self.scope])
         except requests.RequestException as exc:
-            raise TransientError(f"Entra ID {self.authority} unreachable: {exc}") from exc
+            raise self._transport_error(exc) from exc
         if "access_token" not in result:
             raise self._refusal(result)
         left = float(result.get("expires_in", 0))
@@ -247,6 +254,12 @@ class MsalTokenProvider:
         else:
             lifetime = self._issued_lifetime = left
         return _Token(str(result["access_token"]), self._clock() + left, lifetime)
+
+    def _transport_error(self, exc: requests.RequestException) -> Exception:
+        """A certificate Entra's host is not trusted with does not heal by retrying."""
+        if isinstance(exc, requests.exceptions.SSLError):
+            return PermanentError(f"Entra ID {self.authority}: TLS verification failed: {exc}")
+        return TransientError(f"Entra ID {self.authority} unreachable: {exc}")
 
     def _refusal(self, result: Mapping[str, Any]) -> Exception:
         error = str(result.get("error", "unknown_error"))

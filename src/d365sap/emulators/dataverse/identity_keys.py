@@ -136,7 +136,10 @@ class ApplicationCertificate:
 
     def matches(self, header: Mapping[str, Any]) -> bool:
         """Whether a JOSE header names this certificate (``x5t#S256``, ``x5t`` or ``x5c``)."""
-        if header.get("x5t#S256") == self.x5t_s256 or header.get("x5t") == self.x5t:
+        named_s256, named_sha1 = header.get("x5t#S256"), header.get("x5t")
+        if isinstance(named_s256, str) and named_s256.rstrip("=") == self.x5t_s256:
+            return True  # msal keeps the base64 padding, JOSE drops it: both name the key
+        if isinstance(named_sha1, str) and named_sha1.rstrip("=") == self.x5t:
             return True
         chain = header.get("x5c")
         if isinstance(chain, list) and chain and isinstance(chain[0], str):
