@@ -297,11 +297,16 @@ def test_update_images_show_before_and_after(builder: ContextBuilder) -> None:
 
 def test_naming_schema_still_marks_lookups_and_dates() -> None:
     plain = ContextBuilder(ORG, NamingSchema())
-    stamped = contact(modifiedon=datetime(2017, 9, 26, 0, 4, 7, tzinfo=UTC))
+    stamped = contact(
+        modifiedon=datetime(2017, 9, 26, 0, 4, 7, tzinfo=UTC),
+        **{"_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "account"},
+    )
     context = plain.build(change("Create", None, stamped), STEP, RUN)
     values = attributes(context["InputParameters"][0]["value"])
+    assert not [name for name in values if "@" in name]  # the store's notes are not attributes
     assert values["parentcustomerid"]["__type"] == ENTITY_REFERENCE_TYPE
-    assert values["parentcustomerid"]["LogicalName"] is None
+    assert values["parentcustomerid"]["LogicalName"] == "account"
+    assert values["modifiedby"]["LogicalName"] is None  # no note beside it
     assert values["modifiedon"] == "/Date(1506384247000)/"
     assert values["createdon"] == "2017-09-25T10:00:00Z"  # a string the schema does not type
     assert values["creditlimit"] == 1500

@@ -40,6 +40,7 @@ STRIPPED_WHEN_TOO_LARGE = (
     "PostEntityImages",
 )
 PRIMARY_NAME_IMAGE = "AsynchronousStepPrimaryName"
+LOOKUP_TABLE = "@Microsoft.Dynamics.CRM.lookuplogicalname"  # beside a lookup in a stored row
 STAGE_POST_OPERATION = 40
 STAGE_MAIN_OPERATION = 30
 MODE_ASYNCHRONOUS = 1
@@ -78,7 +79,10 @@ class ContextSchema(Protocol):
 
 
 class NamingSchema:
-    """A schema from names only: ``<table>id`` keys, ``_<name>_value`` lookups, no targets."""
+    """A schema from names only: ``<table>id`` keys, ``_<name>_value`` lookups.
+
+    A lookup's target comes from the row's ``lookuplogicalname`` annotation, as the store keeps it.
+    """
 
     def primary_id(self, table: str) -> str:
         return f"{table}id"
@@ -90,7 +94,13 @@ class NamingSchema:
         return ValueKind.PLAIN
 
     def lookup_target(self, table: str, attribute: str, row: Mapping[str, object]) -> str | None:
-        return None
+        return stored_lookup_target(attribute, row)
+
+
+def stored_lookup_target(attribute: str, row: Mapping[str, object]) -> str | None:
+    """The target table the store noted beside the lookup ``attribute`` of ``row``."""
+    target = row.get(f"_{attribute}_value{LOOKUP_TABLE}")
+    return target if isinstance(target, str) else None
 
 
 @dataclass(frozen=True)
@@ -211,7 +221,7 @@ class ContextBuilder:
         return [
             {"key": attribute_name(column), "value": self.value(table, column, value, row)}
             for column, value in row.items()
-            if column in wanted
+            if column in wanted and "@" not in column
         ]
 
     def entity(
