@@ -15,6 +15,7 @@ from typing import Any, Self
 
 import httpx2
 
+from d365sap.connectors.network import loop_transport
 from d365sap.errors import (
     ConflictError,
     NotFoundError,
@@ -80,17 +81,12 @@ def client_kwargs(
     transport: httpx2.AsyncBaseTransport | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for ``httpx2.AsyncClient`` shared by the connectors."""
-    kwargs: dict[str, Any] = {
+    limits = httpx2.Limits(max_connections=64, max_keepalive_connections=32)
+    return {
         "timeout": httpx2.Timeout(timeout, connect=min(timeout, 10.0)),
-        "verify": verify,
         "follow_redirects": False,
-        "limits": httpx2.Limits(max_connections=64, max_keepalive_connections=32),
+        "transport": transport or loop_transport(verify=verify, cert=cert, limits=limits),
     }
-    if cert is not None:
-        kwargs["cert"] = cert
-    if transport is not None:
-        kwargs["transport"] = transport
-    return kwargs
 
 
 class ConnectorClient:
