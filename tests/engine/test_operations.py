@@ -21,7 +21,7 @@ from d365sap.engine.operations import (
 from d365sap.engine.queue import DOING, TODO, add_job
 from d365sap.engine.runtime import JobRequest
 from d365sap.engine.store import Arrival, MessageStore, Outcome
-from d365sap.engine.tables import JobRow, MessageRow
+from d365sap.engine.tables import JobRow, MessageRow, MessageVersionRow
 from d365sap.engine.trace import Trace
 from d365sap.engine.types import Description
 from d365sap.engine.views import (
@@ -264,6 +264,42 @@ def test_resubmit_keeps_every_version(store: MessageStore, ops: MessageOperation
         (2, "customer number fixed"),
     ]
     assert message_id in jobs(store)
+
+
+def test_a_second_resubmission_keeps_the_payload_as_received_once(
+    store: MessageStore, ops: MessageOperations
+) -> None:
+    message_id = accept(store, "K1", b"<original/>")
+    settle(store, message_id, FAILED)
+    assert ops.resubmit(message_id, b"K1", comment="first fix").applied
+    settle(store, message_id, FAILED)
+    assert ops.resubmit(message_id, b"K1", comment="second fix").applied
+
+    view = store.get(message_id)
+    assert view is not None
+    assert [(v.version, v.payload, v.comment) for v in view.versions] == [
+        (1, b"<original/>", "as received"),
+        (2, b"K1", "first fix"),
+        (3, b"K1", "second fix"),
+    ]
+
+
+def test_a_refused_resubmission_writes_no_version(
+    store: MessageStore, ops: MessageOperations
+) -> None:
+    message_id = accept(store, "K1", b"<original/>")
+    settle(store, message_id, DONE)
+
+    assert not ops.resubmit(message_id, b"K1").applied
+
+    with store.sessions() as session:
+        rows = session.scalars(
+            select(MessageVersionRow).where(MessageVersionRow.message_id == message_id)
+        ).all()
+    assert rows == []
+    view = store.get(message_id)
+    assert view is not None
+    assert [(v.version, v.payload) for v in view.versions] == [(1, b"<original/>")]
 
 
 def test_resubmit_follows_a_corrected_business_key(

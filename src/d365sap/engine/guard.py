@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from d365sap.engine.runtime import DbHandle
 from d365sap.engine.tables import RecordVersionRow
@@ -19,17 +20,30 @@ RECORDS = cast(Table, RecordVersionRow.__table__)
 _APPLIED = select(RECORDS.c.message_seq, RECORDS.c.message_id).where(
     RECORDS.c.record_key == bindparam("key")
 )
-_ADVANCE = (
-    update(RECORDS)
-    .where(RECORDS.c.record_key == bindparam("key"), RECORDS.c.message_seq <= bindparam("seq"))
-    .values(message_seq=bindparam("seq"), message_id=bindparam("mid"), applied_at=bindparam("now"))
-)
-_ADD = insert(RECORDS).values(
-    record_key=bindparam("key"),
-    message_seq=bindparam("seq"),
-    message_id=bindparam("mid"),
-    applied_at=bindparam("now"),
-)
+
+
+def _advance(
+    insert: type[sqlite.Insert] | type[postgresql.Insert],
+) -> sqlite.Insert | postgresql.Insert:
+    """One statement: add the record, or move it to a newer message (never to an older one)."""
+    statement = insert(RECORDS).values(
+        record_key=bindparam("key"),
+        message_seq=bindparam("seq"),
+        message_id=bindparam("mid"),
+        applied_at=bindparam("now"),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[RECORDS.c.record_key],
+        set_={
+            "message_seq": statement.excluded.message_seq,
+            "message_id": statement.excluded.message_id,
+            "applied_at": statement.excluded.applied_at,
+        },
+        where=RECORDS.c.message_seq <= statement.excluded.message_seq,
+    )
+
+
+_ADVANCE = {"sqlite": _advance(sqlite.Insert), "postgresql": _advance(postgresql.Insert)}
 
 
 def newer_applied(session: DbHandle, record_key: str, seq: int) -> str | None:
@@ -42,8 +56,6 @@ def newer_applied(session: DbHandle, record_key: str, seq: int) -> str | None:
 
 def mark_applied(session: DbHandle, record_key: str, seq: int, message_id: str) -> None:
     """Remember that message ``seq`` was applied to ``record_key`` (keeps the newest)."""
+    dialect = session.dialect if isinstance(session, Connection) else session.get_bind().dialect
     params = {"key": record_key, "seq": seq, "mid": message_id, "now": datetime.now(UTC)}
-    if session.execute(_ADVANCE, params).rowcount:  # type: ignore[attr-defined]
-        return
-    if session.execute(_APPLIED, {"key": record_key}).first() is None:
-        session.execute(_ADD, params)
+    session.execute(_ADVANCE[dialect.name], params)

@@ -26,7 +26,7 @@ from d365sap.engine.dry_run import UNSUPPORTED, DryRun, DryRunFlow, DryRunReport
 from d365sap.engine.guard import newer_applied
 from d365sap.engine.queue import DOING
 from d365sap.engine.runtime import Enqueuer, JobRequest
-from d365sap.engine.store import MessageStore, payload_hash
+from d365sap.engine.store import MessageStore, keep_first_version, payload_hash
 from d365sap.engine.tables import JobRow, MessageRow, MessageVersionRow
 from d365sap.engine.types import Description
 from d365sap.engine.views import (
@@ -374,6 +374,8 @@ class MessageOperations:
             )
 
         def change(session: Session) -> ActionResult:
+            if payload is not None:
+                keep_first_version(session, message_id)
             row, before = self._guarded_update(
                 session, action, message_id, allowed, values, force=force
             )

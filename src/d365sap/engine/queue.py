@@ -55,8 +55,10 @@ _FINISH = delete(JOBS).where(JOBS.c.message_id == bindparam("mid"))
 def add_job(session: DbHandle, job: JobRequest) -> None:
     """Insert ``job`` in the caller's transaction (or re-queue it if the message has one)."""
     run_at = job.run_at or _now()
-    if session.execute(_REQUEUE, {"mid": job.message_id, "run_at": run_at}).rowcount:  # type: ignore[attr-defined]
-        return
+    if not job.new:
+        requeued = session.execute(_REQUEUE, {"mid": job.message_id, "run_at": run_at})
+        if requeued.rowcount:  # type: ignore[attr-defined]
+            return
     session.execute(
         _INSERT,
         {

@@ -29,6 +29,8 @@ class JobRequest:
     queue: str
     lock_key: str
     run_at: datetime | None = None
+    new: bool = False
+    """The message was stored in this transaction, so it cannot have a job yet."""
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,28 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 import anyio.to_thread
-from sqlalchemy import Connection, Engine, Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from d365sap.engine.db import make_engine, migrate
-from d365sap.engine.guard import mark_applied, newer_applied
+from d365sap.engine.guard import RECORDS, mark_applied
 from d365sap.engine.runtime import DbHandle, Enqueuer, JobRequest
 from d365sap.engine.tables import (
     CounterRow,
@@ -42,6 +53,7 @@ from d365sap.engine.views import (
     RETRYING,
     SUPERSEDED,
     MessageView,
+    VersionView,
     message_view,
     view_of,
 )
@@ -69,10 +81,33 @@ _NEXT_SEQ = (
     .returning(COUNTERS.c.value)
 )
 _INSERT_MESSAGE = insert(MESSAGES)
-_INSERT_VERSION = insert(VERSIONS)
+FIRST_VERSION_COMMENT = "as received"
+_KEEP_FIRST_VERSION = insert(VERSIONS).from_select(
+    ["message_id", "version", "content_type", "payload", "comment", "created_at"],
+    select(
+        MESSAGES.c.id,
+        MESSAGES.c.version,
+        MESSAGES.c.content_type,
+        MESSAGES.c.payload,
+        literal(FIRST_VERSION_COMMENT),
+        MESSAGES.c.created_at,
+    )
+    .where(MESSAGES.c.id == bindparam("mid"))
+    .where(~exists().where(VERSIONS.c.message_id == MESSAGES.c.id)),
+)
 _INSERT_STEPS = insert(STEPS)
 _INSERT_PAYLOADS = insert(cast(Table, PayloadRow.__table__))
-_MESSAGE_FOR_UPDATE = select(MESSAGES).where(MESSAGES.c.id == bindparam("mid")).with_for_update()
+# The message with the newest message applied to its record, read in one statement.
+_MESSAGE_FOR_UPDATE = (
+    select(
+        MESSAGES,
+        RECORDS.c.message_seq.label("applied_seq"),
+        RECORDS.c.message_id.label("applied_id"),
+    )
+    .outerjoin(RECORDS, RECORDS.c.record_key == MESSAGES.c.lock_key)
+    .where(MESSAGES.c.id == bindparam("mid"))
+    .with_for_update(of=MESSAGES)
+)
 _UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("mid"))
 _START_ATTEMPT = _UPDATE_MESSAGE.values(
     attempts=bindparam("attempts"),
@@ -206,7 +241,9 @@ class MessageStore:
                 values = self._insert(session, arrival, message_id, lock_key, digest)
                 enqueuer.enqueue(
                     session,
-                    JobRequest(message_id=message_id, queue=arrival.queue, lock_key=lock_key),
+                    JobRequest(
+                        message_id=message_id, queue=arrival.queue, lock_key=lock_key, new=True
+                    ),
                 )
         except IntegrityError:
             if arrival.source_id is None:
@@ -265,18 +302,9 @@ class MessageStore:
             "updated_at": now,
             "finished_at": None,
         }
+        # Version 1 lives in the message row alone until a resubmission replaces it there
+        # (keep_first_version): most messages are never edited, so their payload is written once.
         session.execute(_INSERT_MESSAGE, values)
-        session.execute(
-            _INSERT_VERSION,
-            {
-                "message_id": message_id,
-                "version": 1,
-                "content_type": arrival.content_type,
-                "payload": arrival.payload,
-                "comment": "as received",
-                "created_at": now,
-            },
-        )
         return values
 
     def find_by_source(self, flow: str, source_id: str) -> MessageView | None:
@@ -398,7 +426,17 @@ class MessageStore:
                 .where(MessageVersionRow.message_id == message_id)
                 .order_by(MessageVersionRow.version)
             ).all()
-            return message_view(row, steps, payloads, versions)
+            view = message_view(row, steps, payloads, versions)
+        if not view.versions:  # never resubmitted: the row holds the one version
+            first = VersionView(
+                version=view.version,
+                content_type=view.content_type,
+                payload=view.payload,
+                comment=FIRST_VERSION_COMMENT,
+                created_at=view.created_at,
+            )
+            view = replace(view, versions=(first,))
+        return view
 
     def status_of(self, message_id: str) -> MessageView | None:
         """The message row alone (cheap, for polling)."""
@@ -444,13 +482,21 @@ class MessageStore:
         return {str(status): int(count) for status, count in rows}
 
 
+def keep_first_version(session: DbHandle, message_id: str) -> None:
+    """Copy the payload as received into the version table before a resubmission replaces it.
+
+    Does nothing once the message has version rows (it was resubmitted before).
+    """
+    session.execute(_KEEP_FIRST_VERSION, {"mid": message_id})
+
+
 def begin_in(session: DbHandle, message_id: str) -> Started:
     """:meth:`MessageStore.begin_attempt` inside the caller's transaction."""
     now = _now()
     row = session.execute(_MESSAGE_FOR_UPDATE, {"mid": message_id}).first()
     if row is None or row.status in FINAL_STATUSES:
         return "final"
-    newer = newer_applied(session, row.lock_key, row.seq) if row.lock_key else None
+    newer = row.applied_id if row.applied_seq is not None and row.applied_seq > row.seq else None
     if newer is not None:
         session.execute(
             _UPDATE_MESSAGE.values(
