@@ -3,9 +3,12 @@
 msal's ``ConfidentialClientApplication`` with authority ``https://<host>/<tenant>`` reads
 ``GET /<tenant>/v2.0/.well-known/openid-configuration`` when it is created and then posts to the
 ``token_endpoint`` found there. Before that it would ask Microsoft's instance discovery service
-whether the host is a known authority; clients of the emulator pass ``instance_discovery=False``
-(d365sap's token provider always does), or point ``instance_discovery`` at this emulator's
-``/common/discovery/instance``, which answers like Microsoft's for its own host.
+(on ``login.microsoftonline.com``) whether the host is a known authority, so clients of the
+emulator pass ``instance_discovery=False`` (d365sap's token provider always does) or
+``validate_authority=False``. Pointing ``instance_discovery`` at this emulator's
+``/common/discovery/instance`` is not enough for msal Python: it still asks Microsoft's service
+for host aliases when it removes cached tokens. That route answers like Microsoft's, for its own
+host, for clients whose authority validation only reads ``tenant_discovery_endpoint``.
 """
 
 from __future__ import annotations
