@@ -182,6 +182,35 @@ async def test_invalidate_fetches_a_new_token(entra: IdentityServer) -> None:
     assert entra.issuer.verify(f"Bearer {second}").client_id == DEMO_CLIENT_ID
 
 
+async def test_invalidate_does_not_wait_for_a_token_request_in_flight(
+    entra: IdentityServer,
+) -> None:
+    provider = entra.provider()
+    try:
+        first = await provider.token()
+        with provider._lock:  # what a worker thread holds while msal talks to Entra
+            started = time.monotonic()
+            provider.invalidate()
+            waited = time.monotonic() - started
+        second = await provider.token()
+    finally:
+        provider.close()
+    assert waited < 0.5
+    assert second != first
+
+
+async def test_a_closed_provider_starts_msal_again(entra: IdentityServer) -> None:
+    provider = entra.provider()
+    try:
+        await provider.token()
+        provider.close()
+        provider.invalidate()
+        token = await provider.token()
+    finally:
+        provider.close()
+    assert entra.issuer.verify(f"Bearer {token}").client_id == DEMO_CLIENT_ID
+
+
 async def test_after_a_401_invalidate_recovers_from_an_expired_token(entra: IdentityServer) -> None:
     provider = entra.provider()
     try:

@@ -157,6 +157,7 @@ class MsalTokenProvider:
         self._http: _TrustingSession | None = None
         self._current: _Token | None = None
         self._drop_cache = False
+        self._generation = 0
         self._issued_lifetime = 0.0
         self.requests_to_entra = 0
         """How many times msal was asked (cache hits included); for tests and diagnostics."""
@@ -169,10 +170,14 @@ class MsalTokenProvider:
         return await asyncio.to_thread(self._token_blocking)
 
     def invalidate(self) -> None:
-        """Drop the token in hand and msal's cached copy; the next call goes to Entra."""
-        with self._lock:
-            self._current = None
-            self._drop_cache = True
+        """Drop the token in hand and msal's cached copy; the next call goes to Entra.
+
+        Never waits for a token request in flight (it is called on the event loop); a request
+        that was already running when this was called does not keep its answer.
+        """
+        self._generation += 1
+        self._current = None
+        self._drop_cache = True
 
     def close(self) -> None:
         """Release msal's HTTP session."""
@@ -190,20 +195,22 @@ class MsalTokenProvider:
 
     def _token_blocking(self) -> str:
         with self._lock:  # one msal call at a time; a waiter reuses the winner's token
+            generation = self._generation
             current = self._current
             if current is not None and self._fresh(current):
                 return current.value
             app = self._application()
             if self._drop_cache:
-                app.remove_tokens_for_client()
                 self._drop_cache = False
+                app.remove_tokens_for_client()
             token = self._acquire(app)
             if not self._fresh(token):
                 # msal's cache keeps a token until five minutes before expiry; a larger margin
                 # is ours to enforce, so drop the cached one and ask Entra again.
                 app.remove_tokens_for_client()
                 token = self._acquire(app)
-            self._current = token
+            if generation == self._generation:  # not invalidated meanwhile
+                self._current = token
             return token.value
 
     def _application(self) -> msal.ConfidentialClientApplication:
