@@ -176,18 +176,23 @@ class _Lexer:
             return Token(Tok.LITERAL, text[start : self.pos], start, "".join(chars), STRING)
 
     def array(self) -> Token:
-        """A JSON-style array (``["a","b"]``) kept raw; the parser reads its items."""
+        """A JSON-style array (``["a","b"]``) kept raw; the parser reads its items.
+
+        Only JSON (double-quoted) strings may hide a ``]``; an apostrophe means nothing here,
+        so ``['O'Brian']`` reaches the array reader whole and is refused there, as on
+        Dataverse.
+        """
         text, start = self.text, self.pos
-        depth, index, quote = 0, start, ""
+        depth, index, quoted = 0, start, False
         while index < len(text):
             char = text[index]
-            if quote:
-                if char == "\\" and quote == '"':
+            if quoted:
+                if char == "\\":
                     index += 1
-                elif char == quote:
-                    quote = ""
-            elif char in "\"'":
-                quote = char
+                elif char == '"':
+                    quoted = False
+            elif char == '"':
+                quoted = True
             elif char == "[":
                 depth += 1
             elif char == "]":
