@@ -88,7 +88,9 @@ def normalize(value: object, edm_type: str) -> object:
     if edm_type == BOOLEAN:
         return bool(value)
     if edm_type in NUMERIC_TYPES:
-        if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        if isinstance(value, bool):
+            return int(value)
+        if not isinstance(value, int | float | Decimal):
             return Decimal(str(value))
         return value
     return value
