@@ -50,6 +50,11 @@ _REQUEUE = (
 )
 _INSERT = insert(JOBS)
 _FINISH = delete(JOBS).where(JOBS.c.message_id == bindparam("mid"))
+_MARK_RUNNING = (
+    update(JOBS)
+    .where(JOBS.c.id.in_(bindparam("ids", expanding=True)), JOBS.c.status == TODO)
+    .values(status=DOING, locked_by=bindparam("worker"), lease_until=bindparam("lease_until"))
+)
 
 
 def add_job(session: DbHandle, job: JobRequest) -> None:
@@ -127,10 +132,12 @@ class JobQueue:
             if not picked:
                 return []
             session.execute(
-                update(JobRow)
-                .where(JobRow.id.in_([job_id for job_id, _, _ in picked]), JobRow.status == TODO)
-                .values(status=DOING, locked_by=self.worker_id, lease_until=now + self.lease)
-                .execution_options(synchronize_session=False)
+                _MARK_RUNNING,
+                {
+                    "ids": [job_id for job_id, _, _ in picked],
+                    "worker": self.worker_id,
+                    "lease_until": now + self.lease,
+                },
             )
             return [
                 (queue, message_id, begin(session, message_id) if begin else None)

@@ -115,6 +115,17 @@ _START_ATTEMPT = _UPDATE_MESSAGE.values(
     next_attempt_at=bindparam("next_attempt_at"),
     updated_at=bindparam("updated_at"),
 )
+_SETTLE_COLUMNS = ("status", "outcome", "http_status", "result", "error", "next_attempt_at")
+_SETTLE = {
+    final: _UPDATE_MESSAGE.values(
+        {
+            **{name: bindparam(name) for name in _SETTLE_COLUMNS},
+            "updated_at": bindparam("now"),
+            **({"finished_at": bindparam("now")} if final else {}),
+        }
+    ).returning(MESSAGES.c.lock_key, MESSAGES.c.seq)
+    for final in (False, True)
+}
 # A repeat of the latest message of a record is a duplicate, unless that one ended like this:
 REPEATABLE_STATUSES = frozenset({FAILED, SUPERSEDED})
 
@@ -342,22 +353,18 @@ class MessageStore:
         """
         now = _now()
         status = RETRYING if next_attempt_at is not None else outcome.status
-        changes: dict[str, Any] = {
+        params: dict[str, Any] = {
+            "mid": message_id,
             "status": status,
             "outcome": outcome.outcome,
             "http_status": outcome.http_status,
             "result": outcome.result,
             "error": outcome.error,
             "next_attempt_at": next_attempt_at,
-            "updated_at": now,
+            "now": now,
         }
-        if status in FINAL_STATUSES:
-            changes["finished_at"] = now
         with self.fast() as session:
-            row = session.execute(
-                _UPDATE_MESSAGE.values(changes).returning(MESSAGES.c.lock_key, MESSAGES.c.seq),
-                {"mid": message_id},
-            ).one()
+            row = session.execute(_SETTLE[status in FINAL_STATUSES], params).one()
             if status == DONE and row.lock_key:
                 mark_applied(session, row.lock_key, row.seq, message_id)
             self._add_trace(session, message_id, attempt, trace, now)
