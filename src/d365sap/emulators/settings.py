@@ -6,7 +6,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from d365sap.emulators.dataverse.changes import ChangeTrackingSettings
+from d365sap.emulators.dataverse.identity import EntraSettings
+from d365sap.emulators.dataverse.protection import ServiceProtectionSettings
+from d365sap.emulators.dataverse.webhooks import WebhookSettings
 from d365sap.emulators.faults import ERP_KINDS, S4_KINDS, FaultKind, FaultSettings
+
+DATAVERSE_KINDS = frozenset(FaultKind) - {FaultKind.LOCK, FaultKind.CSRF_EXPIRY}
+"""What the Dataverse emulator can inject (no CSRF tokens, no ERP locks)."""
 
 
 def _supported_only(
@@ -100,6 +107,56 @@ class ErpEmulatorSettings(BaseModel):
         return _supported_only(value, ERP_KINDS, "SAP ERP")
 
 
+class DataverseEmulatorSettings(BaseModel):
+    """Dataverse (Dynamics 365) emulator: Web API v9.2 over TLS with an Entra ID token endpoint."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entra: EntraSettings = Field(
+        default_factory=EntraSettings, description="tenant, applications and token lifetime"
+    )
+    resource_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/\s]+$",
+        description="environment URL (token audience); default https://<host>:<dataverse_port>",
+    )
+    tls_directory: Path = Field(
+        default=Path("var/dataverse-tls"),
+        description="where the emulator CA and server certificate are kept (clients trust ca.pem)",
+    )
+    tls_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost"],
+        min_length=1,
+        description="names and addresses the server certificate covers",
+    )
+    seed_file: Path | None = Field(
+        default=None, description="JSON seed data; the packaged demo seed when not set"
+    )
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    enforce_business_required: bool = Field(
+        default=False,
+        description="also refuse writes that leave ApplicationRequired columns empty "
+        "(Dataverse itself only enforces SystemRequired; forms enforce the rest)",
+    )
+    base_currency: str = Field(
+        default="USD",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO code of the organisation's base currency (rows with money values)",
+    )
+    protection: ServiceProtectionSettings = Field(default_factory=ServiceProtectionSettings)
+    change_tracking: ChangeTrackingSettings = Field(default_factory=ChangeTrackingSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    faults: FaultSettings = Field(
+        default_factory=FaultSettings,
+        description="injected faults at start-up; changed at run time via /emulator/faults",
+    )
+
+    @field_validator("faults")
+    @classmethod
+    def _dataverse_faults(cls, value: FaultSettings) -> FaultSettings:
+        return _supported_only(value, DATAVERSE_KINDS, "Dataverse")
+
+
 class EmulatorsSettings(BaseModel):
     """Where the emulators listen when run by ``d365sap emulators`` or ``d365sap demo``."""
 
@@ -108,5 +165,7 @@ class EmulatorsSettings(BaseModel):
     host: str = "127.0.0.1"
     s4_port: int = Field(default=18081, ge=0, le=65535)
     erp_port: int = Field(default=18082, ge=0, le=65535)
+    dataverse_port: int = Field(default=18083, ge=0, le=65535)
     s4: S4EmulatorSettings = Field(default_factory=S4EmulatorSettings)
     erp: ErpEmulatorSettings = Field(default_factory=ErpEmulatorSettings)
+    dataverse: DataverseEmulatorSettings = Field(default_factory=DataverseEmulatorSettings)

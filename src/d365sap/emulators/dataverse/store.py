@@ -91,6 +91,7 @@ class Store:
         self._listeners: list[ChangeListener] = []
         self._undo: list[_Undo] | None = None
         self._pending: list[RowChange] = []
+        self._quiet = 0
         for table in schema.tables.values():
             self._keys[table.logical_name] = {k.name: {} for k in table.alternate_keys}
 
@@ -214,6 +215,16 @@ class Store:
                 for change in pending:
                     self._notify(change)
 
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        """Writes inside announce nothing (loading seed data is not a change anyone follows)."""
+        with self.lock:
+            self._quiet += 1
+            try:
+                yield
+            finally:
+                self._quiet -= 1
+
     def subscribe(self, listener: ChangeListener) -> Callable[[], None]:
         """Call ``listener`` after every committed change; returns the unsubscribe function."""
         with self.lock:
@@ -309,6 +320,8 @@ class Store:
             request_id=origin.request_id,
             changed_columns=changed,
         )
+        if self._quiet:
+            return
         if self._undo is not None:
             self._pending.append(change)
         else:
