@@ -144,18 +144,34 @@ async def _run_worker(
 
 @app.command()
 def emulators(config: ConfigOption = None) -> None:
-    """Run the S/4HANA Cloud and SAP ERP emulators until Ctrl-C."""
+    """Run the S/4HANA Cloud, SAP ERP and Dataverse emulators until Ctrl-C."""
     from d365sap.demo import wait_forever
+    from d365sap.emulators.dataverse.app import create_app as create_dataverse_app
     from d365sap.emulators.erp.app import create_app as create_erp_app
     from d365sap.emulators.s4.app import create_app as create_s4_app
+    from d365sap.emulators.tls import ensure_tls
     from d365sap.web.serving import BackgroundServer
 
     settings = settings_or_exit(config)
     configure_logging(settings.logging.level, settings.logging.format)
     emu = settings.emulators
+    dataverse = emu.dataverse
+    tls = ensure_tls(dataverse.tls_directory, _certificate_hosts(dataverse.tls_hosts, emu.host))
+    dataverse_app = create_dataverse_app(dataverse)
     s4 = BackgroundServer(create_s4_app(emu.s4), host=emu.host, port=emu.s4_port, name="s4")
     erp = BackgroundServer(create_erp_app(emu.erp), host=emu.host, port=emu.erp_port, name="erp")
-    with s4, erp:
+    dv = BackgroundServer(
+        dataverse_app,
+        host=emu.host,
+        port=emu.dataverse_port,
+        name="dataverse",
+        ssl_certfile=tls.cert_file,
+        ssl_keyfile=tls.key_file,
+    )
+    with s4, erp, dv:
+        issuer = dataverse_app.state.dataverse.issuer
+        if dataverse.resource_url is None:
+            issuer.resource_url = dv.url
         table = Table(title="Emulators running (Ctrl-C to stop)")
         table.add_column("system")
         table.add_column("URL")
@@ -163,8 +179,22 @@ def emulators(config: ConfigOption = None) -> None:
         table.add_row(
             "SAP ERP IDoc SOAP", f"{erp.url}/sap/bc/srt/idoc?sap-client={emu.erp.sap_client}"
         )
+        table.add_row("Dataverse Web API", f"{issuer.resource_url}/api/data/v9.2/")
+        table.add_row(
+            "Entra ID token endpoint",
+            f"{dv.url}/{dataverse.entra.tenant_id}/oauth2/v2.0/token",
+        )
+        table.add_row("Dataverse CA certificate (trust it)", str(tls.ca_file))
         console.print(table)
         wait_forever()
+
+
+def _certificate_hosts(hosts: list[str], listen: str) -> list[str]:
+    """The configured certificate hosts plus the listening address (unless a wildcard)."""
+    wanted = list(hosts)
+    if listen not in ("0.0.0.0", "::", "") and listen not in wanted:
+        wanted.append(listen)
+    return wanted
 
 
 @app.command()

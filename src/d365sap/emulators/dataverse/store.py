@@ -137,13 +137,15 @@ class Store:
                 raise errors.already_exists()
             now = self._clock()
             row: dict[str, object] = dict.fromkeys(definition.property_names())
+            row.update(dict.fromkeys(lookup_table_key(c) for c in definition.lookups()))
             row.update(values)
             row["createdon"] = values.get("createdon") or now
             row["modifiedon"] = values.get("modifiedon") or now
             row["versionnumber"] = self._next_version()
             self._check_keys(definition, row, row_id)
             self._put(table, row_id, row)
-            self._record(definition, "Create", row_id, None, row, origin, frozenset(values))
+            given = frozenset(name for name in values if "@" not in name)
+            self._record(definition, "Create", row_id, None, row, origin, given)
             return row
 
     def update(self, table: str, row_id: str, changes: Mapping[str, object], origin: Origin) -> Row:
@@ -158,7 +160,11 @@ class Store:
             row["versionnumber"] = self._next_version()
             self._check_keys(definition, row, row_id)
             self._put(table, row_id, row)
-            changed = frozenset(name for name, value in changes.items() if before[name] != value)
+            changed = frozenset(
+                name
+                for name, value in changes.items()
+                if "@" not in name and before.get(name) != value
+            )
             self._record(definition, "Update", row_id, before, row, origin, changed)
             return row
 
