@@ -5,7 +5,9 @@ Two apps in one process (two test servers) never share rows, tokens, versions or
 
 from __future__ import annotations
 
+from d365sap.emulators.dataverse.batch import handle_batch
 from d365sap.emulators.dataverse.identity import TokenIssuer
+from d365sap.emulators.dataverse.messages import WebApiRequest, WebApiResponse
 from d365sap.emulators.dataverse.query import PagingSigner
 from d365sap.emulators.dataverse.query_views import Relations, SchemaViews
 from d365sap.emulators.dataverse.reads import Reads, find_row
@@ -49,11 +51,16 @@ class DataverseEnvironment:
         self.service = DataverseService(
             self.schema, self.store, self.writer, self.reads, self.views, self.relations
         )
+        self.service.batch = self._batch
         self.issuer = TokenIssuer(settings.entra, settings.resource_url or DEFAULT_RESOURCE_URL)
         self.faults = FaultController(settings.faults, DATAVERSE_KINDS, in_web_api)
         self.seed_source = str(settings.seed_file) if settings.seed_file else PACKAGED_SEED
         self.seed_document = load_seed_document(settings.seed_file)
         self.reset()
+
+    def _batch(self, request: WebApiRequest) -> WebApiResponse:
+        """``POST $batch``: each part through the service, change sets in a store transaction."""
+        return handle_batch(request, self.service.handle, self.store.transaction)
 
     def reset(self) -> int:
         """Back to the seed: every row replaced (faults, tokens and versions go on)."""
