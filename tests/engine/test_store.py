@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 from d365sap.engine.operations import MessageOperations
 from d365sap.engine.queue import add_job
 from d365sap.engine.runtime import JobRequest
-from d365sap.engine.store import Arrival, MessageStore, Outcome
+from d365sap.engine.store import Arrival, MessageStore, Outcome, Settlement
 from d365sap.engine.tables import JobRow
 from d365sap.engine.trace import Trace
 from d365sap.engine.views import DONE, FAILED, PROCESSING, QUEUED, RETRYING, SUPERSEDED
@@ -236,3 +237,83 @@ def test_list_filters_and_counts(store: MessageStore) -> None:
     assert [m.id for m in store.list(business_key="K2")] == [b]
     assert store.list(flow="nothing") == []
     assert store.counts() == {QUEUED: 1, FAILED: 1}
+
+
+# -- group commit -------------------------------------------------------------------------------
+
+
+def test_accept_many_stores_each_message_with_its_job_in_arrival_order(
+    store: MessageStore,
+) -> None:
+    arrivals = [arrival(f"<m{n}/>".encode(), key=f"K{n}", source_id=f"S{n}") for n in range(5)]
+
+    results = store.accept_many(arrivals, TableEnqueuer())
+
+    assert [duplicate for _, duplicate in results] == [False] * 5
+    seqs = [message.seq for message, _ in results]
+    assert seqs == sorted(seqs)
+    assert len(set(seqs)) == 5
+    assert [j.message_id for j in jobs(store)] == [message.id for message, _ in results]
+    for message, _ in results:
+        stored = store.get(message.id)
+        assert stored is not None
+        assert (stored.status, stored.payload) == (QUEUED, message.payload)
+
+
+def test_accept_many_answers_a_source_id_repeated_within_the_batch_with_the_first(
+    store: MessageStore,
+) -> None:
+    first, again, other = store.accept_many(
+        [
+            arrival(b"<a/>", source_id="MSG-1"),
+            arrival(b"<a-again/>", source_id="MSG-1"),
+            arrival(b"<b/>", key="K2", source_id="MSG-2"),
+        ],
+        TableEnqueuer(),
+    )
+
+    assert (first[1], again[1], other[1]) == (False, True, False)
+    assert again[0].id == first[0].id
+    assert len(jobs(store)) == 2
+
+
+def test_accept_many_finds_an_unsourced_repeat_of_a_message_earlier_in_the_batch(
+    store: MessageStore,
+) -> None:
+    (first, dup1), (second, dup2) = store.accept_many(
+        [arrival(b"<same/>"), arrival(b"<same/>")], TableEnqueuer()
+    )
+
+    assert (dup1, dup2) == (False, True)
+    assert second.id == first.id
+    assert len(jobs(store)) == 1
+
+
+def test_accept_many_stores_nothing_when_enqueueing_fails(store: MessageStore) -> None:
+    with pytest.raises(RuntimeError, match="queue down"):
+        store.accept_many([arrival(b"<a/>"), arrival(b"<b/>", key="K2")], FailingEnqueuer())
+    assert store.counts() == {}
+
+
+def test_settle_many_records_the_good_attempts_beside_a_bad_one(store: MessageStore) -> None:
+    ids = [accept(store, f"<m{n}/>".encode(), key=f"K{n}") for n in range(3)]
+    settlements = []
+    for message_id in ids:
+        started = store.begin_attempt(message_id)
+        assert not isinstance(started, str)
+        settlements.append(
+            Settlement(
+                message_id,
+                started[1],
+                Outcome(status=DONE, outcome="created", http_status=201, result={}, error=None),
+                Trace(),
+            )
+        )
+    missing = replace(settlements[1], message_id="no-such-message")
+
+    failures = store.settle_many([settlements[0], missing, settlements[2]])
+
+    assert failures[0] is None
+    assert failures[2] is None
+    assert failures[1] is not None
+    assert [store.status_of(i).status for i in ids] == [DONE, PROCESSING, DONE]  # type: ignore[union-attr]

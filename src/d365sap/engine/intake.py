@@ -1,7 +1,8 @@
 """Accepting messages: describe, store and enqueue in one transaction, then wake the workers.
 
 Whatever the runtime, a message handed over by a caller is durable (stored with its job) before
-the caller hears anything back; duplicates are answered with the first message.
+the caller hears anything back; duplicates are answered with the first message. Messages that
+arrive together share one transaction (group commit), each caller still waiting for its commit.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from d365sap.engine.batching import Batcher
 from d365sap.engine.runtime import Runtime
 from d365sap.engine.store import Arrival, MessageStore
 from d365sap.engine.types import Flow
@@ -33,6 +35,11 @@ class Intake:
         self.store = store
         self.flows = flows
         self.runtime = runtime
+        # Messages arriving together are stored in one transaction (see engine.batching).
+        self._accepts: Batcher[Arrival, tuple[MessageView, bool]] = Batcher(self._accept_all)
+
+    async def _accept_all(self, arrivals: list[Arrival]) -> list[tuple[MessageView, bool]]:
+        return await self.store.call(lambda: self.store.accept_many(arrivals, self.runtime))
 
     async def submit(
         self,
@@ -55,7 +62,7 @@ class Intake:
             business_key=description.business_key,
             queue=description.queue,
         )
-        message, duplicate = await self.store.call(lambda: self.store.accept(arrival, self.runtime))
+        message, duplicate = await self._accepts.submit(arrival)
         if duplicate:
             log.info("duplicate message", message_id=message.id, source_id=source_id)
         else:

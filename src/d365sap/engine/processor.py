@@ -15,9 +15,10 @@ from dataclasses import replace
 
 import structlog
 
+from d365sap.engine.batching import Batcher
 from d365sap.engine.retry import RetryPolicy
 from d365sap.engine.runtime import FINISHED, DbHandle, Decision
-from d365sap.engine.store import MessageStore, Outcome, Started
+from d365sap.engine.store import MessageStore, Outcome, Settlement, Started
 from d365sap.engine.trace import Trace
 from d365sap.engine.types import Flow
 from d365sap.engine.views import FAILED, RETRYING, MessageView
@@ -44,6 +45,17 @@ class Processor:
         self.retry = retry
         self.log_payloads = log_payloads
         self._listeners: list[Listener] = []
+        # Attempts that end together are recorded in one transaction (see engine.batching).
+        self._settlements: Batcher[Settlement, Exception | None] = Batcher(self._record_all)
+
+    async def _record_all(self, settlements: list[Settlement]) -> list[Exception | None]:
+        return await self.store.call(lambda: self.store.settle_many(settlements))
+
+    async def _record(self, settlement: Settlement) -> None:
+        """Record one attempt; returns once it is committed."""
+        failure = await self._settlements.submit(settlement)
+        if failure is not None:
+            raise failure
 
     def on_settled(self, listener: Listener) -> None:
         """Call ``listener(message_id, view)`` whenever an attempt has been recorded.
@@ -101,14 +113,8 @@ class Processor:
                 result=None,
                 error=f"internal error: {exc.__class__.__name__}: {exc}",
             )
-            await self.store.call(
-                lambda: self.store.settle(
-                    message_id,
-                    attempt=attempt,
-                    outcome=outcome,
-                    trace=trace,
-                    within=_bind(on_settle, FINISHED),
-                )
+            await self._record(
+                Settlement(message_id, attempt, outcome, trace, None, _bind(on_settle, FINISHED))
             )
             self._settled(message_id)
             return FINISHED
@@ -128,15 +134,8 @@ class Processor:
             error=output.error_text(),
         )
         decision = Decision("retry", next_run) if next_run is not None else FINISHED
-        await self.store.call(
-            lambda: self.store.settle(
-                message_id,
-                attempt=attempt,
-                outcome=outcome,
-                trace=trace,
-                next_attempt_at=next_run,
-                within=_bind(on_settle, decision),
-            )
+        await self._record(
+            Settlement(message_id, attempt, outcome, trace, next_run, _bind(on_settle, decision))
         )
         bound.info(
             "message attempt recorded",

@@ -74,10 +74,10 @@ _LATEST_OF_RECORD = (
     .order_by(MESSAGES.c.seq.desc())
     .limit(1)
 )
-_NEXT_SEQ = (
+_NEXT_SEQS = (
     update(COUNTERS)
     .where(COUNTERS.c.name == MESSAGE_SEQ)
-    .values(value=COUNTERS.c.value + 1)
+    .values(value=COUNTERS.c.value + bindparam("count"))
     .returning(COUNTERS.c.value)
 )
 _INSERT_MESSAGE = insert(MESSAGES)
@@ -162,6 +162,18 @@ class Outcome:
     http_status: int | None
     result: dict[str, Any] | None
     error: str | None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """One attempt to record: see :meth:`MessageStore.settle`."""
+
+    message_id: str
+    attempt: int
+    outcome: Outcome
+    trace: Trace
+    next_attempt_at: datetime | None = None
+    within: Callable[[DbHandle], None] | None = None
 
 
 class MessageStore:
@@ -265,6 +277,54 @@ class MessageStore:
             return existing, True
         return view_of(values), False
 
+    def accept_many(
+        self, arrivals: list[Arrival], enqueuer: Enqueuer
+    ) -> list[tuple[MessageView, bool]]:
+        """:meth:`accept` for several messages in one transaction (group commit).
+
+        Each is checked for duplicates against the store and the messages before it in the
+        list. If the transaction fails on a constraint (a source id seen twice in the batch, or
+        accepted meanwhile by another process) it is rolled back whole and every message is
+        accepted on its own, which sorts the duplicates out.
+        """
+        if len(arrivals) == 1:
+            return [self.accept(arrivals[0], enqueuer)]
+        results: list[tuple[MessageView, bool]] = []
+        try:
+            with self.fast() as session:
+                seqs = iter(self._next_seqs(session, len(arrivals)))
+                for arrival in arrivals:
+                    message_id = str(uuid.uuid4())
+                    lock_key = self._lock_key(arrival, message_id)
+                    digest = payload_hash(arrival.payload)
+                    if arrival.source_id is None:
+                        first = self._same_as_latest(session, arrival.flow, lock_key, digest)
+                        if first is not None:
+                            results.append((first, True))
+                            continue
+                    values = self._insert(
+                        session, arrival, message_id, lock_key, digest, seq=next(seqs)
+                    )
+                    enqueuer.enqueue(
+                        session,
+                        JobRequest(
+                            message_id=message_id,
+                            queue=arrival.queue,
+                            lock_key=lock_key,
+                            new=True,
+                        ),
+                    )
+                    results.append((view_of(values), False))
+        except IntegrityError:
+            return [self.accept(arrival, enqueuer) for arrival in arrivals]
+        return results
+
+    @staticmethod
+    def _next_seqs(session: DbHandle, count: int) -> range:
+        """Reserve ``count`` arrival numbers with one update (unused ones leave a gap)."""
+        last = int(session.execute(_NEXT_SEQS, {"count": count}).scalar_one())
+        return range(last - count + 1, last + 1)
+
     @staticmethod
     def _lock_key(arrival: Arrival, message_id: str) -> str:
         if arrival.business_key:
@@ -284,10 +344,17 @@ class MessageStore:
 
     @staticmethod
     def _insert(
-        session: DbHandle, arrival: Arrival, message_id: str, lock_key: str, digest: str
+        session: DbHandle,
+        arrival: Arrival,
+        message_id: str,
+        lock_key: str,
+        digest: str,
+        *,
+        seq: int | None = None,
     ) -> dict[str, Any]:
         now = _now()
-        seq = session.execute(_NEXT_SEQ).scalar_one()
+        if seq is None:
+            seq = int(session.execute(_NEXT_SEQS, {"count": 1}).scalar_one())
         values: dict[str, Any] = {
             "id": message_id,
             "flow": arrival.flow,
@@ -351,25 +418,56 @@ class MessageStore:
 
         ``within`` runs in the same transaction (the embedded runtime settles its job there).
         """
+        attempt_ = Settlement(message_id, attempt, outcome, trace, next_attempt_at, within)
+        with self.fast() as session:
+            self._settle_in(session, attempt_)
+
+    def settle_many(self, settlements: list[Settlement]) -> list[Exception | None]:
+        """:meth:`settle` for several attempts in one transaction (group commit).
+
+        If the transaction fails, each attempt is recorded on its own instead, so one bad
+        attempt cannot keep the others from being recorded; the result says which failed.
+        """
+        if len(settlements) > 1:
+            try:
+                with self.fast() as session:
+                    for settlement in settlements:
+                        self._settle_in(session, settlement)
+            except Exception:  # noqa: S110 - each is retried alone below, errors reported
+                pass
+            else:
+                return [None] * len(settlements)
+        failures: list[Exception | None] = []
+        for settlement in settlements:
+            try:
+                with self.fast() as session:
+                    self._settle_in(session, settlement)
+            except Exception as exc:
+                failures.append(exc)
+            else:
+                failures.append(None)
+        return failures
+
+    def _settle_in(self, session: DbHandle, settlement: Settlement) -> None:
         now = _now()
-        status = RETRYING if next_attempt_at is not None else outcome.status
+        outcome = settlement.outcome
+        status = RETRYING if settlement.next_attempt_at is not None else outcome.status
         params: dict[str, Any] = {
-            "mid": message_id,
+            "mid": settlement.message_id,
             "status": status,
             "outcome": outcome.outcome,
             "http_status": outcome.http_status,
             "result": outcome.result,
             "error": outcome.error,
-            "next_attempt_at": next_attempt_at,
+            "next_attempt_at": settlement.next_attempt_at,
             "now": now,
         }
-        with self.fast() as session:
-            row = session.execute(_SETTLE[status in FINAL_STATUSES], params).one()
-            if status == DONE and row.lock_key:
-                mark_applied(session, row.lock_key, row.seq, message_id)
-            self._add_trace(session, message_id, attempt, trace, now)
-            if within is not None:
-                within(session)
+        row = session.execute(_SETTLE[status in FINAL_STATUSES], params).one()
+        if status == DONE and row.lock_key:
+            mark_applied(session, row.lock_key, row.seq, settlement.message_id)
+        self._add_trace(session, settlement.message_id, settlement.attempt, settlement.trace, now)
+        if settlement.within is not None:
+            settlement.within(session)
 
     def _add_trace(
         self, session: DbHandle, message_id: str, attempt: int, trace: Trace, now: datetime
