@@ -10,9 +10,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 from d365sap.emulators.dataverse.changes import (
+    BAD_QUERY,
     EXPIRED_MESSAGE,
     EXPIRED_VERSION_STAMP,
-    INVALID_ARGUMENT,
     NOT_ENABLED,
     ChangeTracker,
     ChangeTrackingError,
@@ -292,7 +292,7 @@ def test_altered_or_foreign_tokens_are_refused(
     with pytest.raises(ChangeTrackingError) as excinfo:
         tracker.respond(read(), tamper(token), [])
     status, error = error_of(excinfo)
-    assert (status, error["code"]) == (400, INVALID_ARGUMENT)
+    assert (status, error["code"]) == (400, BAD_QUERY)
     assert "$deltatoken" in error["message"]
 
 
@@ -311,7 +311,7 @@ def test_token_after_restart_expired_with_same_secret_invalid_with_another(clock
     assert error_of(same_secret)[1]["code"] == EXPIRED_VERSION_STAMP  # a restart: full sync
     with pytest.raises(ChangeTrackingError) as other_secret:
         ChangeTracker(clock=clock).respond(read(), token, [])
-    assert error_of(other_secret)[1]["code"] == INVALID_ARGUMENT
+    assert error_of(other_secret)[1]["code"] == BAD_QUERY
 
 
 def test_table_without_change_tracking_is_refused(tracker: ChangeTracker) -> None:
@@ -348,3 +348,13 @@ def test_old_changes_leave_the_log_after_the_max_age(
     clock.advance(3601)
     feed("Create", A2)
     assert tracker.usage()["tables"]["account"]["changes"] == 1
+
+
+def test_rows_already_shaped_are_kept_whole(tracker: ChangeTracker, feed: Feed) -> None:
+    shaped = row(A1, "a", 1, _transactioncurrencyid_value="c-1")
+    first = tracker.respond(read(["name"]), None, [shaped], shape=False)
+    assert first.value == [shaped]
+    feed("Update", A1)
+    delta = tracker.respond(read(["name"]), token_of(first.delta_link), [shaped], shape=False)
+    assert delta.value == [shaped]
+    assert "$select=name&" in delta.delta_link

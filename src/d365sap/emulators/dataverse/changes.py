@@ -44,8 +44,8 @@ EXPIRED_MESSAGE = (
     "Version stamp associated with the client has expired. Please perform a full sync."
 )
 NOT_ENABLED = "0x80072491"  # ChangeTrackingNotEnabledForEntity
-# Not documented for these cases; the emulator's choice (InvalidArgument).
-INVALID_ARGUMENT = "0x80040203"
+# The code the Web API gives a query option it cannot accept (as the query package does).
+BAD_QUERY = "0x80060888"
 
 _TIME_FORMAT = "%m/%d/%Y %H:%M:%S.%f"
 
@@ -276,7 +276,7 @@ class ChangeTracker:
             if option in given:
                 raise ChangeTrackingError(
                     400,
-                    INVALID_ARGUMENT,
+                    BAD_QUERY,
                     f'The "{option}" query parameter isn\'t supported when Change Tracking is '
                     "enabled.",
                 )
@@ -289,23 +289,26 @@ class ChangeTracker:
         *,
         options: Iterable[str] = (),
         as_of: int | None = None,
+        shape: bool = True,
     ) -> DeltaBody:
         """The reply to a tracked read: all ``rows`` without a token, the changes since with one.
 
         ``rows`` are the table's current rows as the core serialises them (``@odata.etag``, the
-        key, formatted values...); ``options`` the names of the query options in the request;
-        ``as_of`` the store's version when the rows were read (default: the newest announced).
+        key, formatted values...); ``shape`` reduces them to ``$select`` (pass False for rows
+        already shaped); ``options`` the names of the query options in the request; ``as_of``
+        the store's version when the rows were read (default: the newest announced).
         Raises :class:`ChangeTrackingError` for a refused request.
         """
         self.check_query(read, options)
         version = self.latest_version if as_of is None else as_of
         link = self._delta_link(read, self.issue(read.entity_set, version))
+        select = read.select if shape else None
         if token is None:
-            value = [select_columns(row, read.select, read.key) for row in rows]
+            value = [select_columns(row, select, read.key) for row in rows]
             context = f"{read.service_root}$metadata#{read.entity_set}{_columns(read.select)}"
             return DeltaBody(context, value, link, {"preference-applied": TRACK_CHANGES})
         since = self._verify(read, token)
-        value = self._changes(read, since.version, version, rows)
+        value = self._changes(read, since.version, version, rows, select)
         context = f"{read.service_root}$metadata#{read.entity_set}{_columns(read.select)}/$delta"
         return DeltaBody(context, value, link)
 
@@ -326,7 +329,12 @@ class ChangeTracker:
         return sorted(newest.values(), key=lambda entry: entry.version)
 
     def _changes(
-        self, read: TrackedRead, since: int, until: int, rows: Iterable[Mapping[str, Any]]
+        self,
+        read: TrackedRead,
+        since: int,
+        until: int,
+        rows: Iterable[Mapping[str, Any]],
+        select: Sequence[str] | None,
     ) -> list[dict[str, Any]]:
         current = {str(row.get(read.key, "")).lower(): row for row in rows}
         value: list[dict[str, Any]] = []
@@ -343,7 +351,7 @@ class ChangeTracker:
                     }
                 )
             else:
-                value.append(select_columns(row, read.select, read.key))
+                value.append(select_columns(row, select, read.key))
         return value
 
     @staticmethod
@@ -358,5 +366,5 @@ def _columns(select: Sequence[str] | None) -> str:
 
 def _invalid(read: TrackedRead, why: str) -> ChangeTrackingError:
     return ChangeTrackingError(
-        400, INVALID_ARGUMENT, f"The $deltatoken value is not valid for {read.entity_set}: {why}."
+        400, BAD_QUERY, f"The $deltatoken value is not valid for {read.entity_set}: {why}."
     )
