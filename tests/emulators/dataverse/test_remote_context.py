@@ -23,11 +23,13 @@ from d365sap.emulators.dataverse.remote_context import (
     NamingSchema,
     Organization,
     Step,
+    TableSchema,
     ValueKind,
     attribute_name,
     serialize,
     wcf_date,
 )
+from d365sap.emulators.dataverse.tables import build_schema
 
 # The members of the documented sample (use-webhooks.md), at the top and in entities.
 CONTEXT_MEMBERS = [
@@ -344,3 +346,45 @@ def test_helpers() -> None:
     assert attribute_name("_value") == "_value"
     assert wcf_date(datetime(1970, 1, 1, 0, 0, 1)) == "/Date(1000)/"
     assert wcf_date(date(1970, 1, 2)) == "/Date(86400000)/"
+
+
+def test_table_schema_types_from_the_emulator_tables() -> None:
+    schema = TableSchema(build_schema())
+    assert schema.primary_id("account") == "accountid"
+    assert schema.primary_name("contact") == "fullname"
+    assert schema.value_kind("account", "revenue") is ValueKind.MONEY
+    assert schema.value_kind("account", "statecode") is ValueKind.CHOICE
+    assert schema.value_kind("contact", "parentcustomerid") is ValueKind.LOOKUP
+    assert schema.value_kind("contact", "createdon") is ValueKind.DATETIME
+    assert schema.value_kind("contact", "firstname") is ValueKind.PLAIN
+    assert schema.value_kind("contact", "nosuchcolumn") is ValueKind.PLAIN
+    note = "_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"
+    assert schema.lookup_target("contact", "parentcustomerid", {note: "contact"}) == "contact"
+    assert schema.lookup_target("contact", "parentcustomerid", {}) is None  # two possible tables
+    assert schema.lookup_target("contact", "transactioncurrencyid", {}) == "transactioncurrency"
+    account = {
+        "accountid": ACCOUNT,
+        "name": "Contoso",
+        "revenue": Decimal("20000.5"),
+        "statecode": 0,
+    }
+    built = ContextBuilder(ORG, schema).build(
+        RowChange(
+            table="account",
+            entity_set="accounts",
+            row_id=ACCOUNT,
+            kind="Create",
+            before=None,
+            after=account,
+            version=1,
+            caller=Caller(user_id=USER, client_id="c"),
+            request_id="r",
+        ),
+        STEP,
+        RUN,
+    )
+    values = attributes(built["InputParameters"][0]["value"])
+    assert values["revenue"] == {"__type": MONEY_TYPE, "Value": 20000.5}
+    assert values["statecode"] == {"__type": OPTION_SET_TYPE, "Value": 0}
+    [summary] = built["PostEntityImages"]
+    assert attributes(summary["value"]) == {"accountid": ACCOUNT, "name": "Contoso"}

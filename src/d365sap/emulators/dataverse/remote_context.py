@@ -9,8 +9,8 @@ deserialise ``RemoteExecutionContext``) depend on exactly that, so this module r
 the documented sample (an asynchronous post-operation Update of a contact).
 
 The emulator's rows are plain mappings (lookups as ``_<name>_value``), so the types that need a
-``__type`` hint come from a :class:`ContextSchema` (the table definitions), or from
-:class:`NamingSchema` when only names are known.
+``__type`` hint come from a :class:`ContextSchema`: the emulator's table definitions through
+:class:`TableSchema`, or :class:`NamingSchema` when only names are known.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
 
+from d365sap.emulators.dataverse.columns import CHOICE_KINDS, LOOKUP_KINDS, Kind
 from d365sap.emulators.dataverse.events import RowChange
+from d365sap.emulators.dataverse.schema import Schema
 
 XRM_CONTRACTS = "http://schemas.microsoft.com/xrm/2011/Contracts"
 ENTITY_TYPE = f"Entity:{XRM_CONTRACTS}"
@@ -95,6 +97,46 @@ class NamingSchema:
 
     def lookup_target(self, table: str, attribute: str, row: Mapping[str, object]) -> str | None:
         return stored_lookup_target(attribute, row)
+
+
+class TableSchema:
+    """The emulator's table definitions seen as a :class:`ContextSchema`."""
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+
+    def primary_id(self, table: str) -> str:
+        definition = self.schema.tables.get(table)
+        return definition.primary_id if definition else f"{table}id"
+
+    def primary_name(self, table: str) -> str | None:
+        definition = self.schema.tables.get(table)
+        return definition.primary_name if definition else None
+
+    def value_kind(self, table: str, attribute: str) -> ValueKind:
+        definition = self.schema.tables.get(table)
+        column = definition.column(attribute) if definition else None
+        if column is None:
+            return ValueKind.PLAIN
+        if column.kind in LOOKUP_KINDS:
+            return ValueKind.LOOKUP
+        if column.kind in CHOICE_KINDS:
+            return ValueKind.CHOICE
+        if column.kind is Kind.MONEY:
+            return ValueKind.MONEY
+        if column.kind in (Kind.DATETIME, Kind.DATEONLY):
+            return ValueKind.DATETIME
+        return ValueKind.PLAIN
+
+    def lookup_target(self, table: str, attribute: str, row: Mapping[str, object]) -> str | None:
+        stored = stored_lookup_target(attribute, row)
+        if stored is not None:
+            return stored
+        definition = self.schema.tables.get(table)
+        column = definition.column(attribute) if definition else None
+        if column is not None and len(column.targets) == 1:
+            return column.targets[0].table
+        return None
 
 
 def stored_lookup_target(attribute: str, row: Mapping[str, object]) -> str | None:

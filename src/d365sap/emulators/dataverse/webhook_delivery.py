@@ -176,7 +176,13 @@ class WebhookDispatcher:
     # the listener -------------------------------------------------------------------------
 
     def __call__(self, change: RowChange) -> None:
-        """Queue one delivery per registration ``change`` triggers; never blocks on the network."""
+        """Queue one delivery per registration ``change`` triggers; never blocks on the network.
+
+        Changes made outside any request (the seed loaded at start-up or by a reset) trigger
+        nothing: no message ran, so no step would.
+        """
+        if not change.request_id:
+            return
         for registered in self.registry.matching(change):
             try:
                 delivery = self._prepare(change, registered)
