@@ -7,7 +7,12 @@ Public entry point: :func:`create_app`. Routes:
 - the Web API under ``/api/data/v9.2/``: every request needs a bearer token of the tenant for
   the environment URL (401 with the ``WWW-Authenticate`` challenge otherwise), bodies are
   limited to ``max_body_bytes`` (413 in Dataverse's error format);
-- ``/emulator/*``: health, reset, seed, rows (``admin``) and faults (``faults_admin``).
+- ``/emulator/*``: health, reset, seed, rows (``admin``), faults (``faults_admin``), service
+  protection usage (``/emulator/limits``) and webhooks (``/emulator/webhooks``).
+
+Every authenticated Web API request counts against its user's service protection limits (429
+with ``Retry-After`` beyond them); webhook deliveries run on the app's event loop between
+start-up and shut-down.
 
 Served over TLS by ``d365sap emulators`` (certificate from :func:`d365sap.emulators.tls.
 ensure_tls`), so msal and the connector talk to it unchanged.
@@ -16,7 +21,8 @@ ensure_tls`), so msal and the connector talk to it unchanged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -27,7 +33,9 @@ from d365sap.emulators.dataverse.admin import admin_router
 from d365sap.emulators.dataverse.environment import API_ROOT, DataverseEnvironment
 from d365sap.emulators.dataverse.fault_injection import DataverseFaultMiddleware
 from d365sap.emulators.dataverse.identity import TokenRejected
-from d365sap.emulators.dataverse.messages import WebApiRequest, WebApiResponse
+from d365sap.emulators.dataverse.messages import Caller, WebApiRequest, WebApiResponse
+from d365sap.emulators.dataverse.protection import ThrottledError, limits_router
+from d365sap.emulators.dataverse.webhooks import webhook_router
 from d365sap.emulators.faults import FaultKind
 from d365sap.emulators.faults_admin import fault_router
 from d365sap.emulators.faults_asgi import FAULT_KEY, FaultAwareFastAPI
@@ -77,9 +85,21 @@ def _web_api(environment: DataverseEnvironment) -> Callable[[Request], Awaitable
         except TokenRejected as rejected:
             return _send(rejected.response())
         try:
+            admission = environment.protection.enter(caller)
+        except ThrottledError as refused:
+            return _send(refused.response())
+        try:
+            reply = await answer(request, caller)
+        finally:
+            environment.protection.leave(admission)
+        reply.headers.update(admission.headers())
+        return _send(reply)
+
+    async def answer(request: Request, caller: Caller) -> WebApiResponse:
+        try:
             body = await read_body(request, settings.max_body_bytes)
         except BodyTooLargeError:
-            return _send(errors.too_large(settings.max_body_bytes).response())
+            return errors.too_large(settings.max_body_bytes).response()
         path = web_api_path(request)
         if request.scope.get(FAULT_KEY) is FaultKind.ETAG_CHANGE:
             environment.change_row(path)
@@ -97,7 +117,7 @@ def _web_api(environment: DataverseEnvironment) -> Callable[[Request], Awaitable
         except Exception:
             log.exception("Dataverse emulator failed on %s %s", operation.method, path)
             reply = WebApiResponse.error(500, "0x80040216", "An unexpected error occurred.")
-        return _send(reply)
+        return reply
 
     return web_api
 
@@ -105,17 +125,26 @@ def _web_api(environment: DataverseEnvironment) -> Callable[[Request], Awaitable
 def create_app(settings: DataverseEmulatorSettings) -> FastAPI:
     """A fresh environment: seeded rows, a new signing key, no faults but the configured ones."""
     environment = DataverseEnvironment(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with environment.deliveries.running():
+            yield
+
     app = FaultAwareFastAPI(
         title="Dataverse emulator (Web API v9.2)",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        lifespan=lifespan,
     )
     app.state.dataverse = environment
     app.include_router(environment.issuer.router())
     app.include_router(environment.issuer.admin_router())
     app.include_router(admin_router(environment))
     app.include_router(fault_router(environment.faults))
+    app.include_router(limits_router(environment.protection))
+    app.include_router(webhook_router(environment.webhooks, environment.deliveries))
     endpoint = _web_api(environment)
     app.add_route(API_ROOT, endpoint, methods=WEB_API_METHODS)
     app.add_route(API_ROOT + "/{rest:path}", endpoint, methods=WEB_API_METHODS)

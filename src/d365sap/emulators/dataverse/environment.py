@@ -6,16 +6,21 @@ Two apps in one process (two test servers) never share rows, tokens, versions or
 from __future__ import annotations
 
 from d365sap.emulators.dataverse.batch import handle_batch
+from d365sap.emulators.dataverse.change_reads import TrackedReads
+from d365sap.emulators.dataverse.changes import ChangeTracker
 from d365sap.emulators.dataverse.identity import TokenIssuer
 from d365sap.emulators.dataverse.messages import WebApiRequest, WebApiResponse
+from d365sap.emulators.dataverse.protection import ServiceProtection
 from d365sap.emulators.dataverse.query import PagingSigner
 from d365sap.emulators.dataverse.query_views import Relations, SchemaViews
 from d365sap.emulators.dataverse.reads import Reads, find_row
+from d365sap.emulators.dataverse.remote_context import TableSchema
 from d365sap.emulators.dataverse.seed import PACKAGED_SEED, apply_seed, load_seed_document
 from d365sap.emulators.dataverse.service import DataverseService
 from d365sap.emulators.dataverse.store import SYSTEM, Origin, Store
 from d365sap.emulators.dataverse.tables import build_schema
 from d365sap.emulators.dataverse.uri import resolve, split_path
+from d365sap.emulators.dataverse.webhook_delivery import create_webhooks
 from d365sap.emulators.dataverse.writes import Writer
 from d365sap.emulators.faults import FaultController
 from d365sap.emulators.settings import DATAVERSE_KINDS, DataverseEmulatorSettings
@@ -52,6 +57,15 @@ class DataverseEnvironment:
             self.schema, self.store, self.writer, self.reads, self.views, self.relations
         )
         self.service.batch = self._batch
+        self.changes = ChangeTracker(settings.change_tracking)
+        self.store.subscribe(self.changes)
+        self.service.tracked_read = TrackedReads(self.store, self.views, self.reads, self.changes)
+        tables = TableSchema(self.schema)
+        self.webhooks, self.deliveries = create_webhooks(
+            settings.webhooks, tables, tables.attributes()
+        )
+        self.store.subscribe(self.deliveries)
+        self.protection = ServiceProtection(settings.protection)
         self.issuer = TokenIssuer(settings.entra, settings.resource_url or DEFAULT_RESOURCE_URL)
         self.faults = FaultController(settings.faults, DATAVERSE_KINDS, in_web_api)
         self.seed_source = str(settings.seed_file) if settings.seed_file else PACKAGED_SEED
@@ -66,9 +80,11 @@ class DataverseEnvironment:
         """Back to the seed: every row replaced (faults, tokens and versions go on)."""
         with self.store.lock:
             self.store.clear()
-            return apply_seed(
+            rows = apply_seed(
                 self.schema, self.store, self.writer, self.seed_document, self.seed_source
             )
+            self.changes.reset()  # delta tokens from before describe other rows: expired
+            return rows
 
     def change_row(self, path: str) -> bool:
         """Give the row at ``path`` (below the API root) a new version, as another user would.

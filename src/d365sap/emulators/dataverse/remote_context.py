@@ -105,6 +105,13 @@ class TableSchema:
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
 
+    def attributes(self) -> dict[str, list[str]]:
+        """Each table's attribute logical names (what webhook registrations may name)."""
+        return {
+            name: [column.name for column in table.columns]
+            for name, table in self.schema.tables.items()
+        }
+
     def primary_id(self, table: str) -> str:
         definition = self.schema.tables.get(table)
         return definition.primary_id if definition else f"{table}id"

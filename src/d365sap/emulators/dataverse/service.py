@@ -113,7 +113,7 @@ class DataverseService:
             return WebApiResponse(200, {"content-type": "application/xml"}, body)
         target = resolve(self.schema, segments)
         if method in READS:
-            if target.key is None and _tracked(request) and not target.count:
+            if target.key is None and _tracked(request):
                 if self.tracked_read is None:
                     raise errors.WebApiError(
                         501, errors.NO_CODE, "Change tracking is not available."
