@@ -79,3 +79,11 @@ class PreconditionFailedError(PermanentError):
 
 class NotFoundError(PermanentError):
     """The addressed record does not exist in the target."""
+
+
+class DeltaTokenExpiredError(PermanentError):
+    """A change-tracking delta token is too old (or from before a reset): a full sync is needed.
+
+    Raised by the Dataverse connector; the checkpointed loader answers it with a bounded
+    re-baseline instead of failing or silently reloading everything.
+    """
