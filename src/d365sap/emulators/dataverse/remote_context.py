@@ -46,7 +46,7 @@ LOOKUP_TABLE = "@Microsoft.Dynamics.CRM.lookuplogicalname"  # beside a lookup in
 STAGE_POST_OPERATION = 40
 STAGE_MAIN_OPERATION = 30
 MODE_ASYNCHRONOUS = 1
-_NOT_IN_UPDATE_TARGET = frozenset({"versionnumber"})
+_NOT_IN_TARGET = frozenset({"versionnumber"})
 _STAMPED_ON_UPDATE = ("modifiedon", "modifiedby", "modifiedonbehalfby")
 
 
@@ -315,8 +315,12 @@ class ContextBuilder:
         key = self.schema.primary_id(change.table)
         if change.kind == "Create":
             explicit = {attribute_name(c) for c in change.changed_columns}
-            return [c for c, v in after.items() if v is not None or attribute_name(c) in explicit]
-        columns = self._changed(change) - _NOT_IN_UPDATE_TARGET
+            return [
+                c
+                for c, v in after.items()
+                if (v is not None or attribute_name(c) in explicit) and c not in _NOT_IN_TARGET
+            ]
+        columns = self._changed(change) - _NOT_IN_TARGET
         columns |= {c for c in (key, *_STAMPED_ON_UPDATE) if c in after}
         columns |= {c for c in after if attribute_name(c) in _STAMPED_ON_UPDATE}
         return [c for c in after if c in columns]
