@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from d365sap.config_create import ErpCreateSettings, S4CreateSettings
 from d365sap.emulators.settings import EmulatorsSettings
 from d365sap.errors import ConfigError
 
@@ -129,6 +130,9 @@ class S4Settings(SecretRef):
     omit_blank_properties: bool = Field(
         default=True, description="do not overwrite S/4 defaults with empty strings (D10)"
     )
+    create: S4CreateSettings = Field(
+        default_factory=S4CreateSettings, description="creating new customers (G1)"
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -171,8 +175,16 @@ class ErpSettings(SecretRef):
     timeout_seconds: float = Field(default=60.0, gt=0)
     verify_tls: bool = True
     control: IdocControlSettings = Field(default_factory=IdocControlSettings)
+    status_url: str = Field(
+        default="http://127.0.0.1:18082/sap/bc/srt/rfc/sap/zidoc_read_completely/001/"
+        "zidoc_read_completely/binding",
+        description="SOAP service of IDOC_READ_COMPLETELY: IDoc status, e.g. a created KUNNR",
+    )
+    create: ErpCreateSettings = Field(
+        default_factory=ErpCreateSettings, description="creating new customers (G2)"
+    )
 
-    @field_validator("idoc_url")
+    @field_validator("idoc_url", "status_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
