@@ -174,6 +174,7 @@ level = "WARNING"
 [emulators]
 s4_port = {s4}
 erp_port = {erp}
+dataverse_port = 0
 """,
         encoding="utf-8",
     )

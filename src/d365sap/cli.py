@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -110,8 +112,6 @@ def worker(
     ] = None,
 ) -> None:
     """Process queued messages (runtime.kind = "procrastinate") until SIGTERM or Ctrl-C."""
-    import asyncio
-
     settings = settings_or_exit(config, check_secrets=True)
     if settings.runtime.kind != "procrastinate":
         err_console.print(
@@ -121,7 +121,18 @@ def worker(
         )
         raise typer.Exit(2)
     configure_logging(settings.logging.level, settings.logging.format)
-    asyncio.run(_run_worker(settings, queues=queue or None, concurrency=concurrency))
+    # The same event loop as `d365sap serve` (uvicorn picks uvloop where it is installed):
+    # measured, the worker spends noticeably less CPU per job on it.
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(_run_worker(settings, queues=queue or None, concurrency=concurrency))
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # Windows: uvloop is not installed there
+        return None
+    return uvloop.new_event_loop
 
 
 async def _run_worker(

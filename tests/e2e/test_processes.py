@@ -66,6 +66,7 @@ password_env = "TEST_ERP_PASSWORD"
 [emulators]
 s4_port = {s4_port}
 erp_port = {erp_port}
+dataverse_port = 0
 """,
         encoding="utf-8",
     )

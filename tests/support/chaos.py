@@ -410,6 +410,7 @@ class Deployment:
                 "host": "127.0.0.1",
                 "s4_port": self.s4_port,
                 "erp_port": self.erp_port,
+                "dataverse_port": 0,
                 "s4": {"journal_size": JOURNAL_SIZE, "faults": self.s4_faults},
                 "erp": {"faults": self.erp_faults},
             },
