@@ -8,6 +8,7 @@ not there; other 4xx are permanent business rejections carrying the back end's o
 from __future__ import annotations
 
 import email.utils
+import ssl
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -76,7 +77,7 @@ def classify_status(
 def client_kwargs(
     *,
     timeout: float,
-    verify: bool,
+    verify: ssl.SSLContext | bool,
     cert: tuple[str, str] | None = None,
     transport: httpx2.AsyncBaseTransport | None = None,
 ) -> dict[str, Any]:
