@@ -13,36 +13,23 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import (
     Connection,
     Engine,
-    Table,
-    bindparam,
-    exists,
-    func,
-    insert,
-    literal,
-    select,
-    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from d365sap.engine import store_sql as sql
 from d365sap.engine.db import make_engine, migrate
-from d365sap.engine.guard import RECORDS, mark_applied
+from d365sap.engine.guard import mark_applied
 from d365sap.engine.runtime import DbHandle, Enqueuer, JobRequest
-from d365sap.engine.tables import (
-    CounterRow,
-    MessageRow,
-    MessageVersionRow,
-    PayloadRow,
-    StepRow,
-)
+from d365sap.engine.store_reads import StoreReads
 from d365sap.engine.trace import Trace
 from d365sap.engine.views import (
     DONE,
@@ -53,79 +40,12 @@ from d365sap.engine.views import (
     RETRYING,
     SUPERSEDED,
     MessageView,
-    VersionView,
-    message_view,
     view_of,
 )
 
 Masker = Callable[[str, str], str]
 Started = tuple[MessageView, int] | str
 T = TypeVar("T")
-MESSAGE_SEQ = "message_seq"
-MESSAGES = cast(Table, MessageRow.__table__)
-VERSIONS = cast(Table, MessageVersionRow.__table__)
-STEPS = cast(Table, StepRow.__table__)
-COUNTERS = cast(Table, CounterRow.__table__)
-
-# Hot-path statements, built once so SQLAlchemy reuses their compiled form.
-_LATEST_OF_RECORD = (
-    select(MESSAGES)
-    .where(MESSAGES.c.flow == bindparam("flow"), MESSAGES.c.lock_key == bindparam("lock_key"))
-    .order_by(MESSAGES.c.seq.desc())
-    .limit(1)
-)
-_NEXT_SEQS = (
-    update(COUNTERS)
-    .where(COUNTERS.c.name == MESSAGE_SEQ)
-    .values(value=COUNTERS.c.value + bindparam("count"))
-    .returning(COUNTERS.c.value)
-)
-_INSERT_MESSAGE = insert(MESSAGES)
-FIRST_VERSION_COMMENT = "as received"
-_KEEP_FIRST_VERSION = insert(VERSIONS).from_select(
-    ["message_id", "version", "content_type", "payload", "comment", "created_at"],
-    select(
-        MESSAGES.c.id,
-        MESSAGES.c.version,
-        MESSAGES.c.content_type,
-        MESSAGES.c.payload,
-        literal(FIRST_VERSION_COMMENT),
-        MESSAGES.c.created_at,
-    )
-    .where(MESSAGES.c.id == bindparam("mid"))
-    .where(~exists().where(VERSIONS.c.message_id == MESSAGES.c.id)),
-)
-_INSERT_STEPS = insert(STEPS)
-_INSERT_PAYLOADS = insert(cast(Table, PayloadRow.__table__))
-# The message with the newest message applied to its record, read in one statement.
-_MESSAGE_FOR_UPDATE = (
-    select(
-        MESSAGES,
-        RECORDS.c.message_seq.label("applied_seq"),
-        RECORDS.c.message_id.label("applied_id"),
-    )
-    .outerjoin(RECORDS, RECORDS.c.record_key == MESSAGES.c.lock_key)
-    .where(MESSAGES.c.id == bindparam("mid"))
-    .with_for_update(of=MESSAGES)
-)
-_UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("mid"))
-_START_ATTEMPT = _UPDATE_MESSAGE.values(
-    attempts=bindparam("attempts"),
-    status=bindparam("status"),
-    next_attempt_at=bindparam("next_attempt_at"),
-    updated_at=bindparam("updated_at"),
-)
-_SETTLE_COLUMNS = ("status", "outcome", "http_status", "result", "error", "next_attempt_at")
-_SETTLE = {
-    final: _UPDATE_MESSAGE.values(
-        {
-            **{name: bindparam(name) for name in _SETTLE_COLUMNS},
-            "updated_at": bindparam("now"),
-            **({"finished_at": bindparam("now")} if final else {}),
-        }
-    ).returning(MESSAGES.c.lock_key, MESSAGES.c.seq)
-    for final in (False, True)
-}
 # A repeat of the latest message of a record is a duplicate, unless that one ended like this:
 REPEATABLE_STATUSES = frozenset({FAILED, SUPERSEDED})
 
@@ -176,7 +96,7 @@ class Settlement:
     within: Callable[[DbHandle], None] | None = None
 
 
-class MessageStore:
+class MessageStore(StoreReads):
     """Persistence of messages, their versions, steps and outcomes."""
 
     def __init__(self, engine: Engine, *, masker: Masker | None = None) -> None:
@@ -322,7 +242,7 @@ class MessageStore:
     @staticmethod
     def _next_seqs(session: DbHandle, count: int) -> range:
         """Reserve ``count`` arrival numbers with one update (unused ones leave a gap)."""
-        last = int(session.execute(_NEXT_SEQS, {"count": count}).scalar_one())
+        last = int(session.execute(sql.NEXT_SEQS, {"count": count}).scalar_one())
         return range(last - count + 1, last + 1)
 
     @staticmethod
@@ -335,7 +255,7 @@ class MessageStore:
     def _same_as_latest(
         session: DbHandle, flow: str, lock_key: str, digest: str
     ) -> MessageView | None:
-        latest = session.execute(_LATEST_OF_RECORD, {"flow": flow, "lock_key": lock_key}).first()
+        latest = session.execute(sql.LATEST_OF_RECORD, {"flow": flow, "lock_key": lock_key}).first()
         if latest is None or latest.payload_hash != digest:
             return None
         if latest.status in REPEATABLE_STATUSES:
@@ -354,7 +274,7 @@ class MessageStore:
     ) -> dict[str, Any]:
         now = _now()
         if seq is None:
-            seq = int(session.execute(_NEXT_SEQS, {"count": 1}).scalar_one())
+            seq = int(session.execute(sql.NEXT_SEQS, {"count": 1}).scalar_one())
         values: dict[str, Any] = {
             "id": message_id,
             "flow": arrival.flow,
@@ -382,16 +302,8 @@ class MessageStore:
         }
         # Version 1 lives in the message row alone until a resubmission replaces it there
         # (keep_first_version): most messages are never edited, so their payload is written once.
-        session.execute(_INSERT_MESSAGE, values)
+        session.execute(sql.INSERT_MESSAGE, values)
         return values
-
-    def find_by_source(self, flow: str, source_id: str) -> MessageView | None:
-        """The message accepted earlier with this source id, if any."""
-        with self.sessions() as session:
-            row = session.scalars(
-                select(MessageRow).where(MessageRow.flow == flow, MessageRow.source_id == source_id)
-            ).first()
-            return message_view(row) if row else None
 
     # -- processing ---------------------------------------------------------------------------
 
@@ -462,7 +374,7 @@ class MessageStore:
             "next_attempt_at": settlement.next_attempt_at,
             "now": now,
         }
-        row = session.execute(_SETTLE[status in FINAL_STATUSES], params).one()
+        row = session.execute(sql.SETTLE[status in FINAL_STATUSES], params).one()
         if status == DONE and row.lock_key:
             mark_applied(session, row.lock_key, row.seq, settlement.message_id)
         self._add_trace(session, settlement.message_id, settlement.attempt, settlement.trace, now)
@@ -474,7 +386,7 @@ class MessageStore:
     ) -> None:
         if trace.steps:
             session.execute(
-                _INSERT_STEPS,
+                sql.INSERT_STEPS,
                 [
                     {
                         "message_id": message_id,
@@ -493,7 +405,7 @@ class MessageStore:
             )
         if trace.snapshots:
             session.execute(
-                _INSERT_PAYLOADS,
+                sql.INSERT_PAYLOADS,
                 [
                     {
                         "message_id": message_id,
@@ -508,103 +420,25 @@ class MessageStore:
                 ],
             )
 
-    # -- reading ------------------------------------------------------------------------------
-
-    def get(self, message_id: str) -> MessageView | None:
-        """One message with its steps, payload snapshots and versions."""
-        with self.sessions() as session:
-            row = session.get(MessageRow, message_id)
-            if row is None:
-                return None
-            steps = session.scalars(
-                select(StepRow)
-                .where(StepRow.message_id == message_id)
-                .order_by(StepRow.attempt, StepRow.seq)
-            ).all()
-            payloads = session.scalars(
-                select(PayloadRow)
-                .where(PayloadRow.message_id == message_id)
-                .order_by(PayloadRow.id)
-            ).all()
-            versions = session.scalars(
-                select(MessageVersionRow)
-                .where(MessageVersionRow.message_id == message_id)
-                .order_by(MessageVersionRow.version)
-            ).all()
-            view = message_view(row, steps, payloads, versions)
-        if not view.versions:  # never resubmitted: the row holds the one version
-            first = VersionView(
-                version=view.version,
-                content_type=view.content_type,
-                payload=view.payload,
-                comment=FIRST_VERSION_COMMENT,
-                created_at=view.created_at,
-            )
-            view = replace(view, versions=(first,))
-        return view
-
-    def status_of(self, message_id: str) -> MessageView | None:
-        """The message row alone (cheap, for polling)."""
-        with self.sessions() as session:
-            row = session.get(MessageRow, message_id)
-            return message_view(row) if row else None
-
-    def list(
-        self,
-        *,
-        flow: str | None = None,
-        status: str | None = None,
-        business_key: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int | None = 50,
-        oldest_first: bool = False,
-    ) -> list[MessageView]:
-        """Messages, newest first (or oldest first), optionally filtered."""
-        order = MessageRow.seq.asc() if oldest_first else MessageRow.seq.desc()
-        query = select(MessageRow).order_by(order)
-        if limit is not None:
-            query = query.limit(limit)
-        if flow:
-            query = query.where(MessageRow.flow == flow)
-        if status:
-            query = query.where(MessageRow.status == status)
-        if business_key:
-            query = query.where(MessageRow.business_key == business_key)
-        if since:
-            query = query.where(MessageRow.created_at >= since)
-        if until:
-            query = query.where(MessageRow.created_at <= until)
-        with self.sessions() as session:
-            return [message_view(row) for row in session.scalars(query).all()]
-
-    def counts(self) -> dict[str, int]:
-        """How many messages are in each status."""
-        with self.sessions() as session:
-            rows = session.execute(
-                select(MessageRow.status, func.count()).group_by(MessageRow.status)
-            ).all()
-        return {str(status): int(count) for status, count in rows}
-
 
 def keep_first_version(session: DbHandle, message_id: str) -> None:
     """Copy the payload as received into the version table before a resubmission replaces it.
 
     Does nothing once the message has version rows (it was resubmitted before).
     """
-    session.execute(_KEEP_FIRST_VERSION, {"mid": message_id})
+    session.execute(sql.KEEP_FIRST_VERSION, {"mid": message_id})
 
 
 def begin_in(session: DbHandle, message_id: str) -> Started:
     """:meth:`MessageStore.begin_attempt` inside the caller's transaction."""
     now = _now()
-    row = session.execute(_MESSAGE_FOR_UPDATE, {"mid": message_id}).first()
+    row = session.execute(sql.MESSAGE_FOR_UPDATE, {"mid": message_id}).first()
     if row is None or row.status in FINAL_STATUSES:
         return "final"
     newer = row.applied_id if row.applied_seq is not None and row.applied_seq > row.seq else None
     if newer is not None:
         session.execute(
-            _UPDATE_MESSAGE.values(
+            sql.UPDATE_MESSAGE.values(
                 status=SUPERSEDED,
                 outcome=SUPERSEDED,
                 error=f"superseded by message {newer}, which arrived later",
@@ -622,5 +456,5 @@ def begin_in(session: DbHandle, message_id: str) -> Started:
         "next_attempt_at": None,
         "updated_at": now,
     }
-    session.execute(_START_ATTEMPT, {"mid": message_id, **changes})
+    session.execute(sql.START_ATTEMPT, {"mid": message_id, **changes})
     return view_of({**row._mapping, **changes}), attempt
