@@ -8,8 +8,9 @@ for procrastinate, ``d365sap worker`` processes on a fresh PostgreSQL database. 
 generates load and measures:
 
 - **baseline**: a plain sequential loop with one httpx2 client and no store that sends the same
-  mapped requests (S/4 GET + POST, or the IDoc) straight to the emulators. With latency it runs
-  on a sample (``--baseline-sample``): its rate does not depend on the count.
+  mapped requests (S/4 GET + POST, or the IDoc) straight to the emulators. It runs on a sample
+  (``--baseline-sample``; its rate does not depend on the count), once before and once after the
+  engine runs of each latency, and counts as the mean of both.
 - **engine runs**: N messages posted with ``Prefer: respond-async`` by concurrent senders; each
   is persisted, queued, processed and recorded. Throughput = N / (last finish - first arrival);
   latency per message = finish - arrival, from the store; CPU = CPU time of the service and
@@ -276,6 +277,18 @@ def run_baseline(emulators: Emulators, bodies: list[bytes], latency_ms: int) -> 
     )
 
 
+def combine(first: Result, second: Result) -> Result:
+    """Two runs of the same thing as one (their totals, so rates and costs are the means)."""
+    return Result(
+        first.name,
+        first.latency_ms,
+        first.count + second.count,
+        first.elapsed + second.elapsed,
+        first.latencies + second.latencies,
+        first.cpu + second.cpu,
+    )
+
+
 async def post_all(url: str, bodies: list[bytes], senders: int, progress: Progress) -> None:
     """Post every message with Prefer: respond-async; retry sends the service refused."""
     task = progress.add_task("accepting", total=len(bodies))
@@ -343,7 +356,7 @@ def timings(store_url: str) -> tuple[float, list[float]]:
             from datetime import datetime
 
             value = datetime.fromisoformat(value)
-        return value.timestamp()  # type: ignore[attr-defined]
+        return float(value.timestamp())  # type: ignore[attr-defined]
 
     pairs = [(moment(c), moment(f)) for c, f in rows]
     elapsed = max(f for _, f in pairs) - min(c for c, _ in pairs)
@@ -446,10 +459,14 @@ def print_results(console: Console, results: list[Result]) -> None:
                 continue
             speed = r.rate / base.rate
             cost = r.cpu_ms / base.cpu_ms
+            # What the CPU alone allows: the service and worker processes' CPU per message over
+            # every core of the machine (PostgreSQL and the emulators compete for them too).
+            ceiling = (os.cpu_count() or 1) * 1000 / r.cpu_ms
             console.print(
                 f"{latency:>3} ms  {r.name:<34} throughput {speed:5.1f}x baseline"
                 f"{'  (target >= 8x)' if latency >= 20 else ''}   "
                 f"CPU/message {cost:4.1f}x baseline{'  (target <= 2x)' if latency == 0 else ''}"
+                f"   CPU-bound ceiling {ceiling:,.0f} msg/s on {os.cpu_count()} cores"
             )
 
 
@@ -501,12 +518,13 @@ def main() -> None:
                 emulators.set_latency(latency)
                 emulators.reset()
                 sample = bodies[: min(len(bodies), args.baseline_sample)]
-                results.append(run_baseline(emulators, sample, latency))
+                before = run_baseline(emulators, sample, latency)
+                engine_runs: list[Result] = []
                 for spec in runtimes:
                     kind, _, count = spec.partition(":")
                     workers = int(count or 0)
                     name = f"d365sap {kind}" + (f", {workers} worker(s)" if workers else "")
-                    results.append(
+                    engine_runs.append(
                         run_engine(
                             name,
                             kind,
@@ -520,6 +538,16 @@ def main() -> None:
                             progress,
                         )
                     )
+                # The baseline again after the engine runs: whatever else the machine was doing
+                # weighs on both sides of the comparison, and the spread shows how much.
+                emulators.reset()
+                after = run_baseline(emulators, sample, latency)
+                results.append(combine(before, after))
+                results.extend(engine_runs)
+                console.print(
+                    f"baseline at {latency} ms: {before.cpu_ms:.2f} ms CPU/msg before the engine"
+                    f" runs, {after.cpu_ms:.2f} after; {before.rate:.1f} and {after.rate:.1f} msg/s"
+                )
         finally:
             emulator_processes.stop()
     print_results(console, results)
