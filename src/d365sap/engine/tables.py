@@ -160,3 +160,113 @@ class CounterRow(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
+
+
+class CheckpointRow(Base):
+    """Where a paged or change-tracked read of a remote system stands (``engine/checkpoints``).
+
+    ``delta_link`` is where the next pass starts (the last complete delta link); ``next_link``
+    the page to continue with inside the current pass. ``revision`` grows with every save, so two
+    loaders of one name cannot both advance it.
+    """
+
+    __tablename__ = "sync_checkpoints"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    phase: Mapped[str] = mapped_column(String(16))
+    next_link: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delta_link: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pass_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    pages: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    emitted: Mapped[int] = mapped_column(BigInteger, default=0)
+    emitted_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    passes: Mapped[int] = mapped_column(BigInteger, default=0)
+    alarm: Mapped[str | None] = mapped_column(Text, nullable=True)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SourceVersionRow(Base):
+    """The version of a source row last handed on, per checkpoint: what a re-baseline compares."""
+
+    __tablename__ = "source_versions"
+    __table_args__ = (Index("ix_source_versions_source_pass", "source", "pass_id"),)
+
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    row_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    pass_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ThrottleRow(Base):
+    """One remote's shared throttle: the pause every caller honours (Unix time, seconds)."""
+
+    __tablename__ = "throttles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused_until: Mapped[float] = mapped_column(Float, default=0.0)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ThrottleGrantRow(Base):
+    """Requests granted to one process at one time, counted against the sliding window."""
+
+    __tablename__ = "throttle_grants"
+    __table_args__ = (Index("ix_throttle_grants_name_granted", "name", "granted_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    granted_at: Mapped[float] = mapped_column(Float)
+    requests: Mapped[int] = mapped_column(Integer)
+
+
+class KeyRegistryRow(Base):
+    """Which SAP customer a Dataverse record became, reserved before the write (``engine/xref``).
+
+    One row per target system and Dataverse account: the customer itself (empty sales area, no
+    detail) and each sales area (with the ERP account detail it came from). The unique
+    constraints keep two messages from reserving one record and two records from claiming one
+    SAP customer and sales area.
+    """
+
+    __tablename__ = "key_registry"
+    __table_args__ = (
+        UniqueConstraint(
+            "target_system",
+            "account_id",
+            "sales_org",
+            "distribution_channel",
+            "division",
+            name="uq_key_registry_record",
+        ),
+        UniqueConstraint("target_system", "detail_id", name="uq_key_registry_detail"),
+        UniqueConstraint(
+            "target_system",
+            "customer",
+            "sales_org",
+            "distribution_channel",
+            "division",
+            name="uq_key_registry_customer",
+        ),
+        Index("ix_key_registry_partner", "target_system", "business_partner"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    target_system: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[str] = mapped_column(String(64))
+    detail_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sales_org: Mapped[str] = mapped_column(String(10), default="")
+    distribution_channel: Mapped[str] = mapped_column(String(10), default="")
+    division: Mapped[str] = mapped_column(String(10), default="")
+    business_partner: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    customer: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    state: Mapped[str] = mapped_column(String(16))
+    reserved_by: Mapped[str] = mapped_column(String(64))
+    reserved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    confirmed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
