@@ -173,3 +173,28 @@ def test_an_injected_concurrent_change_is_tracked(api: WebApi) -> None:
     delta = follow(api, link).json()["value"]
     assert [row["accountid"] for row in delta] == [ACCOUNT_US2]
     assert delta[0]["name"] != "x"
+
+
+def test_a_table_without_change_tracking_refuses_track_changes(api: WebApi) -> None:
+    refused = api.get("uoms?$select=name", headers=TRACK)
+
+    assert error_of(refused) == (
+        400,
+        "0x80072491",
+        "Entity uom isn't enabled for change tracking.",
+    )
+    plain = api.get("uoms?$select=name")
+    assert plain.status_code == 200, plain.text
+
+
+def test_metadata_marks_only_tracked_entity_sets(api: WebApi) -> None:
+    document = api.get("$metadata?annotations=true").text
+    sets = document.split("<EntitySet ")
+    tracked = {
+        s.split('"', 2)[1]
+        for s in sets[1:]
+        if "Capabilities.V1.ChangeTracking" in s.split("</EntitySet>")[0]
+    }
+    assert "accounts" in tracked
+    assert "uoms" not in tracked
+    assert "pricelevels" not in tracked

@@ -63,7 +63,7 @@ class TrackedReads:
             table=table.logical_name,
             entity_set=table.entity_set,
             key=table.primary_id,
-            change_tracking_enabled=True,
+            change_tracking_enabled=table.change_tracking,
             select=None,
             service_root=serializer.root,
         )

@@ -137,7 +137,7 @@ def _entity_set(container: etree._Element, schema: Schema, table: Table, notes: 
         _edm(
             entity_set, "NavigationPropertyBinding", Path=navigation.name, Target=target.entity_set
         )
-    if notes:
+    if notes and table.change_tracking:
         tracking = _edm(entity_set, "Annotation", Term="Org.OData.Capabilities.V1.ChangeTracking")
         record = _edm(tracking, "Record")
         _edm(record, "PropertyValue", Property="Supported", Bool="true")

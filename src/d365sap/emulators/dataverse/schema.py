@@ -53,6 +53,8 @@ class Table:
     primary_name: str
     columns: tuple[Column, ...]
     alternate_keys: tuple[AlternateKey, ...] = ()
+    change_tracking: bool = True
+    """Whether ``Prefer: odata.track-changes`` works on the table (an organisation setting)."""
     _by_name: dict[str, Column] = field(default_factory=dict, compare=False, repr=False)
     _by_property: dict[str, Column] = field(default_factory=dict, compare=False, repr=False)
 

@@ -192,6 +192,7 @@ UOM = Table(
         text("name", "Name", 100, required=SYS),
         number("quantity", "Quantity", "0.0000000001", "1000000000", 10),
     ),
+    change_tracking=False,
 )
 
 PRICE_LEVEL = Table(
@@ -217,6 +218,7 @@ PRICE_LEVEL = Table(
         state({0: ("Active", 100001), 1: ("Inactive", 100002)}),
         status({100001: ("Active", 0), 100002: ("Inactive", 1)}),
     ),
+    change_tracking=False,
 )
 
 PRODUCT = Table(
