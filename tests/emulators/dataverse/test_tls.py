@@ -96,7 +96,9 @@ def test_cli_serves_dataverse_over_tls_beside_sap(
         """Instead of waiting for Ctrl-C: call the running emulator like a client would."""
         health_url = seen["url"] = _dataverse_url(capture.getvalue())
         context = ssl.create_default_context(cafile=str(tls_dir / "ca.pem"))
-        seen["health"] = httpx2.get(f"{health_url}/emulator/health", verify=context).json()
+        seen["health"] = httpx2.get(
+            f"{health_url}/emulator/health", verify=context, timeout=30.0
+        ).json()
 
     capture = io.StringIO()
     monkeypatch.setattr("d365sap.demo.wait_forever", probe)
