@@ -19,13 +19,14 @@ def admin_router(state: EmulatorState) -> APIRouter:
 
     @router.get("/health")
     def health() -> dict[str, Any]:
-        """Liveness plus the number of entities per entity set."""
+        """Liveness plus the number of entities per entity set of every hosted service."""
         return {
             "status": "ok",
             "service": SERVICE_ROOT,
             "sap_system_id": state.settings.sap_system_id,
             "sap_client": state.settings.sap_client,
-            "entities": state.store.counts(),
+            "services": [host.root for host in state.hosts.values()],
+            "entities": state.entity_counts(),
         }
 
     @router.get("/requests")
@@ -43,7 +44,7 @@ def admin_router(state: EmulatorState) -> APIRouter:
     def reset() -> dict[str, Any]:
         """Back to the seed data (and an empty journal)."""
         state.reset()
-        return {"status": "reset", "entities": state.store.counts()}
+        return {"status": "reset", "entities": state.entity_counts()}
 
     @router.post("/csrf/expire")
     def expire_csrf() -> dict[str, Any]:

@@ -21,16 +21,17 @@ from d365sap.emulators.s4 import errors
 from d365sap.emulators.s4.admin import admin_router
 from d365sap.emulators.s4.fault_injection import S4FaultMiddleware
 from d365sap.emulators.s4.gate import BODY_KEY, METHOD_KEY, USER_KEY, ODataGate
+from d365sap.emulators.s4.hosting import ODataHost
 from d365sap.emulators.s4.messages import ODataRequest, ODataResponse
-from d365sap.emulators.s4.state import SERVICE_ROOT, EmulatorState
+from d365sap.emulators.s4.state import EmulatorState
 from d365sap.emulators.settings import S4EmulatorSettings
 
 log = logging.getLogger(__name__)
 ODATA_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "MERGE", "DELETE"]
 
 
-def _odata_endpoint(state: EmulatorState) -> Callable[[Request], Awaitable[Response]]:
-    root = SERVICE_ROOT.rstrip("/")
+def _odata_endpoint(host: ODataHost) -> Callable[[Request], Awaitable[Response]]:
+    root = host.root.rstrip("/")
 
     async def odata(request: Request) -> Response:
         scope = request.scope
@@ -41,17 +42,17 @@ def _odata_endpoint(state: EmulatorState) -> Callable[[Request], Awaitable[Respo
             query=scope.get("query_string", b"").decode("latin-1"),
             headers={k.lower(): v for k, v in request.headers.items()},
             body=scope[BODY_KEY],
-            service_root=f"{request.url.scheme}://{request.url.netloc}{SERVICE_ROOT}",
+            service_root=f"{request.url.scheme}://{request.url.netloc}{host.root}",
             user=scope[USER_KEY],
         )
         try:
-            reply = state.service.handle(operation)
+            reply = host.service.handle(operation)
         except Exception:
             log.exception("S/4 emulator failed on %s %s", operation.method, operation.path)
             failure = errors.ODataError(
                 500, errors.INTERNAL_ERROR, "Internal error in the S/4HANA Cloud emulator"
             )
-            reply = ODataResponse.error(failure)
+            reply = ODataResponse.error(failure, application=host.service.application)
         headers = dict(reply.headers)
         headers.setdefault("dataserviceversion", "2.0")
         if operation.method in ("GET", "HEAD"):
@@ -73,9 +74,10 @@ def create_app(settings: S4EmulatorSettings) -> FastAPI:
     app.state.s4 = state
     app.include_router(admin_router(state))
     app.include_router(fault_router(state.faults))
-    endpoint = _odata_endpoint(state)
-    app.add_route(SERVICE_ROOT.rstrip("/"), endpoint, methods=ODATA_METHODS)
-    app.add_route(SERVICE_ROOT + "{rest:path}", endpoint, methods=ODATA_METHODS)
+    for host in state.hosts.values():
+        endpoint = _odata_endpoint(host)
+        app.add_route(host.root.rstrip("/"), endpoint, methods=ODATA_METHODS)
+        app.add_route(host.root + "{rest:path}", endpoint, methods=ODATA_METHODS)
     app.add_middleware(ODataGate, state=state)
     app.add_middleware(S4FaultMiddleware, controller=state.faults)  # outermost: before the gate
     return app

@@ -182,7 +182,9 @@ def _change_set(service: ODataService, outer: ODataRequest, payload: bytes, ctyp
                     error = errors.ODataError(
                         400, errors.BATCH_INVALID, f"{op.method} is not allowed in a change set"
                     )
-                    raise _ChangeSetFailedError(ODataResponse.error(error, in_batch=True))
+                    raise _ChangeSetFailedError(
+                        ODataResponse.error(error, in_batch=True, application=service.application)
+                    )
                 op = _with_reference(op, locations)
                 response = service.handle(op, in_batch=True)
                 _journal(service, op, response)
@@ -215,7 +217,9 @@ def handle_batch(service: ODataService, request: ODataRequest) -> ODataResponse:
                     errors.BATCH_INVALID,
                     f"{op.method} must be sent inside a change set",
                 )
-                response = ODataResponse.error(error, in_batch=True)
+                response = ODataResponse.error(
+                    error, in_batch=True, application=service.application
+                )
             else:
                 response = service.handle(op, in_batch=True)
             answered.append(_http_part(response))

@@ -1,4 +1,7 @@
-"""The API_BUSINESS_PARTNER entity model, read from the packaged EDMX at start-up.
+"""The entity model of an OData service, read from its packaged EDMX at start-up.
+
+API_BUSINESS_PARTNER is the default; the emulator's other services (``services``) are read the
+same way from their own EDMX.
 
 Everything the emulator knows about entity sets, keys, property types, lengths, nullability,
 ``sap:creatable``/``sap:updatable``/``sap:deletable`` and navigation comes from here, so the
@@ -214,12 +217,12 @@ def build_model(edmx: bytes) -> Model:
     )
 
 
-def packaged_edmx() -> bytes:
-    """The EDMX shipped in ``d365sap.resources``."""
-    return resources.files("d365sap.resources").joinpath(EDMX_RESOURCE).read_bytes()
+def packaged_edmx(resource: str = EDMX_RESOURCE) -> bytes:
+    """An EDMX shipped in ``d365sap.resources`` (API_BUSINESS_PARTNER unless named)."""
+    return resources.files("d365sap.resources").joinpath(resource).read_bytes()
 
 
 @functools.cache
-def load_model() -> Model:
-    """The packaged model, parsed once per process (the EDMX is 300 kB)."""
-    return build_model(packaged_edmx())
+def load_model(resource: str = EDMX_RESOURCE) -> Model:
+    """A packaged model, parsed once per process (the BP EDMX alone is 300 kB)."""
+    return build_model(packaged_edmx(resource))

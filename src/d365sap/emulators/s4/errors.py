@@ -3,8 +3,8 @@
 Clients (and our own connector) read ``error.code``, ``error.message.value`` and
 ``innererror.errordetails[].propertyref``, so every rejection goes through :class:`ODataError`
 and :func:`error_body`, which reproduce the shape of S/4HANA Cloud's replies: the application
-block of API_BUSINESS_PARTNER, a transaction id, a Gateway timestamp, the error-resolution hints
-and at least one ``errordetails`` entry.
+block of the service (API_BUSINESS_PARTNER unless told otherwise), a transaction id, a Gateway
+timestamp, the error-resolution hints and at least one ``errordetails`` entry.
 
 Codes taken from public captures of real systems: ``/IWBEP/CM_MGW_RT/020`` (resource not found),
 ``/IWBEP/CM_MGW_RT/190`` (ETag precondition), the GUID code of "system query options not
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -108,8 +109,10 @@ def gateway_timestamp(now: datetime | None = None) -> str:
     return moment.strftime("%Y%m%d%H%M%S") + f".{moment.microsecond:06d}0"
 
 
-def error_body(error: ODataError, *, in_batch: bool = False) -> dict[str, Any]:
-    """The JSON document of ``error``."""
+def error_body(
+    error: ODataError, *, in_batch: bool = False, application: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON document of ``error``; ``application`` names the service (default the BP API)."""
     details = error.details or [Detail("/IWBEP/CX_MGW_BUSI_EXCEPTION", error.message)]
     resolution = dict(_RESOLUTION)
     if in_batch:
@@ -119,7 +122,7 @@ def error_body(error: ODataError, *, in_batch: bool = False) -> dict[str, Any]:
             "code": error.code,
             "message": {"lang": "en", "value": error.message},
             "innererror": {
-                "application": dict(APPLICATION),
+                "application": dict(APPLICATION if application is None else application),
                 "transactionid": secrets.token_hex(16).upper(),
                 "timestamp": gateway_timestamp(),
                 "Error_Resolution": resolution,
@@ -139,6 +142,9 @@ def error_body(error: ODataError, *, in_batch: bool = False) -> dict[str, Any]:
     }
 
 
-def error_bytes(error: ODataError, *, in_batch: bool = False) -> bytes:
+def error_bytes(
+    error: ODataError, *, in_batch: bool = False, application: Mapping[str, Any] | None = None
+) -> bytes:
     """:func:`error_body` serialised as UTF-8 JSON."""
-    return json.dumps(error_body(error, in_batch=in_batch), ensure_ascii=False).encode("utf-8")
+    body = error_body(error, in_batch=in_batch, application=application)
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")

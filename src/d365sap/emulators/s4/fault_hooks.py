@@ -9,6 +9,7 @@ and the gate calls these hooks at the point where S/4 would notice.
 from __future__ import annotations
 
 from d365sap.emulators.s4 import errors
+from d365sap.emulators.s4.hosting import ODataHost
 from d365sap.emulators.s4.state import EmulatorState
 from d365sap.emulators.s4.uri import resolve, split_path
 
@@ -21,8 +22,8 @@ def expire_csrf_token(state: EmulatorState, session_id: str | None) -> None:
     state.csrf.expire(session_id)
 
 
-def change_etag(state: EmulatorState, path: str) -> bool:
-    """Re-stamp the entity at ``path`` (below the service root) as another user's change.
+def change_etag(host: ODataHost, path: str) -> bool:
+    """Re-stamp the entity at ``path`` (below ``host``'s root) as another user's change.
 
     Its ETag moves, so the client's ``If-Match`` no longer matches and S/4 answers 412. Returns
     False when the path does not address one existing entity (nothing to change then).
@@ -31,16 +32,16 @@ def change_etag(state: EmulatorState, path: str) -> bool:
         segments = split_path(path)
         if not segments:
             return False
-        with state.store.lock:
-            target = resolve(state.model, state.store, segments)
+        with host.store.lock:
+            target = resolve(host.model, host.store, segments)
             if not target.single or target.key is None or target.prop is not None:
                 return False
-            record = state.store.get(target.entity_set.name, target.key)
+            record = host.store.get(target.entity_set.name, target.key)
             if record is None:
                 return False
             values = dict(record.values)
-            state.rules.prepare_update(target.entity_set, values, CONCURRENT_USER)
-            state.store.put(target.entity_set, values)
+            host.rules.prepare_update(target.entity_set, values, CONCURRENT_USER)
+            host.store.put(target.entity_set, values)
             return True
     except errors.ODataError:
         return False

@@ -17,6 +17,7 @@ from d365sap.emulators.faults_asgi import FaultedRequest, FaultMiddleware, Reply
 from d365sap.emulators.s4 import errors
 from d365sap.emulators.s4.gate import effective_method
 from d365sap.emulators.s4.messages import JSON_TYPE, MODIFYING
+from d365sap.emulators.s4.services import service_for
 
 _CONDITIONAL = frozenset({"PATCH", "MERGE", "PUT", "DELETE"})
 # status -> (code, message); anything else gets _OTHER with the status' reason phrase
@@ -33,8 +34,10 @@ _THROTTLED = "/IWBEP/CM_MGW_RT/018"
 _OTHER = "/IWBEP/CM_MGW_RT/019"
 
 
-def _odata_reply(status: int, code: str, message: str, headers: dict[str, str]) -> Reply:
-    body = errors.error_bytes(errors.ODataError(status, code, message))
+def _odata_reply(path: str, status: int, code: str, message: str, headers: dict[str, str]) -> Reply:
+    spec = service_for(path)
+    application = spec.application if spec is not None else None
+    body = errors.error_bytes(errors.ODataError(status, code, message), application=application)
     fixed = {"content-type": JSON_TYPE, "dataserviceversion": "2.0", "sap-server": "true"}
     return Reply(status, list({**fixed, **headers}.items()), body)
 
@@ -59,10 +62,11 @@ class S4FaultMiddleware(FaultMiddleware):
         if fault.kind is FaultKind.RETRY_AFTER:
             seconds = fault.retry_after_seconds
             message = f"Too many requests; retry after {seconds} seconds"
-            return _odata_reply(429, _THROTTLED, message, {"retry-after": str(seconds)})
+            headers = {"retry-after": str(seconds)}
+            return _odata_reply(request.path, 429, _THROTTLED, message, headers)
         status = 504 if fault.kind is FaultKind.TIMEOUT else fault.status
         code, message = _ERRORS.get(status, (_OTHER, _phrase(status)))
-        return _odata_reply(status, code, message, {})
+        return _odata_reply(request.path, status, code, message, {})
 
 
 def _phrase(status: int) -> str:

@@ -25,12 +25,12 @@ from d365sap.emulators.s4 import errors
 from d365sap.emulators.s4.csrf import FAILED_BODY
 from d365sap.emulators.s4.fault_hooks import change_etag, expire_csrf_token
 from d365sap.emulators.s4.messages import MODIFYING
-from d365sap.emulators.s4.state import SERVICE_ROOT, EmulatorState
+from d365sap.emulators.s4.services import BUSINESS_PARTNER, ServiceSpec, service_for
+from d365sap.emulators.s4.state import EmulatorState
 
 USER_KEY = "d365sap.s4.user"
 METHOD_KEY = "d365sap.s4.method"
 BODY_KEY = "d365sap.s4.body"
-_ROOT = SERVICE_ROOT.rstrip("/")
 _LOGON_FAILED = b"<html><head><title>Logon Error</title></head><body>Logon failed</body></html>"
 
 
@@ -80,8 +80,15 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
+def journal_path(spec: ServiceSpec, raw_path: str) -> str:
+    """What the journal shows: below the root for API_BUSINESS_PARTNER, else the whole path."""
+    if spec is BUSINESS_PARTNER:
+        return raw_path[len(spec.root.rstrip("/")) :].lstrip("/")
+    return raw_path
+
+
 class ODataGate:
-    """ASGI middleware in front of ``/sap/opu/odata/sap/API_BUSINESS_PARTNER``."""
+    """ASGI middleware in front of every hosted OData service (``/sap/opu/odata/sap/...``)."""
 
     def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
         self.app = app
@@ -108,6 +115,7 @@ class ODataGate:
 
     def _journal(
         self,
+        spec: ServiceSpec,
         scope: Scope,
         method: str,
         headers: dict[str, str],
@@ -118,7 +126,7 @@ class ODataGate:
         path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
         self.state.journal.record(
             method=method,
-            path=path[len(_ROOT) :].lstrip("/"),
+            path=journal_path(spec, path),
             query=scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
             body=body,
@@ -128,7 +136,8 @@ class ODataGate:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        if not (path == _ROOT or path.startswith(SERVICE_ROOT)):
+        spec = service_for(path)
+        if spec is None:
             await self.app(scope, receive, send)
             return
         fault = scope.get(FAULT_KEY)
@@ -142,12 +151,13 @@ class ODataGate:
                 f"Request body exceeds {self.state.settings.max_body_bytes} bytes",
             )
             json_type = ("content-type", "application/json; charset=utf-8")
-            await _reply(send, 413, [json_type], errors.error_bytes(error))
+            body = errors.error_bytes(error, application=spec.application)
+            await _reply(send, 413, [json_type], body)
             return
         user = self._user(headers)
         if user is None:
             if method in MODIFYING:
-                self._journal(scope, method, headers, body, 401, None)
+                self._journal(spec, scope, method, headers, body, 401, None)
             www = ("www-authenticate", self.state.realm)
             await _reply(
                 send, 401, [www, ("content-type", "text/html; charset=utf-8")], _LOGON_FAILED
@@ -159,7 +169,7 @@ class ODataGate:
             if fault is FaultKind.CSRF_EXPIRY:
                 expire_csrf_token(self.state, session)
             if not self.state.csrf.validate(session, headers.get("x-csrf-token"), user):
-                self._journal(scope, method, headers, body, 403, user)
+                self._journal(spec, scope, method, headers, body, 403, user)
                 failed = [
                     ("x-csrf-token", "Required"),
                     ("content-type", "text/plain; charset=utf-8"),
@@ -178,7 +188,8 @@ class ODataGate:
                 extra.append(("set-cookie", f"sap-usercontext=sap-client={client}; path=/"))
         if fault is FaultKind.ETAG_CHANGE:
             raw = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
-            change_etag(self.state, raw[len(_ROOT) :].lstrip("/"))
+            root = spec.root.rstrip("/")
+            change_etag(self.state.host(spec), raw[len(root) :].lstrip("/"))
         inner = dict(scope)
         inner[USER_KEY], inner[METHOD_KEY], inner[BODY_KEY] = user, method, body
         status: list[int] = []
@@ -192,4 +203,5 @@ class ODataGate:
 
         await self.app(inner, receive, send_with_headers)
         if method in MODIFYING:
-            self._journal(scope, method, headers, body, status[0] if status else 500, user)
+            answered = status[0] if status else 500
+            self._journal(spec, scope, method, headers, body, answered, user)

@@ -60,7 +60,14 @@ class ODataResponse:
         return cls(status, {"content-type": JSON_TYPE, **(headers or {})}, body)
 
     @classmethod
-    def error(cls, error: ODataError, *, in_batch: bool = False) -> ODataResponse:
+    def error(
+        cls,
+        error: ODataError,
+        *,
+        in_batch: bool = False,
+        application: Mapping[str, Any] | None = None,
+    ) -> ODataResponse:
         """SAP's JSON error body with the error's status and extra headers."""
         headers = {"content-type": JSON_TYPE, **error.headers}
-        return cls(error.status, headers, error_bytes(error, in_batch=in_batch))
+        body = error_bytes(error, in_batch=in_batch, application=application)
+        return cls(error.status, headers, body)

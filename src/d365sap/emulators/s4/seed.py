@@ -1,9 +1,10 @@
 """Seed data: the entities the emulated system holds after start and after ``/emulator/reset``.
 
-Format: a JSON object whose keys are entity set names and whose values are lists of entities in
-OData JSON form. Entities may nest children under navigation properties like a deep insert
-(to-many as a list or ``{"results": [...]}``, to-one as an object); children inherit their
-parent's keys, a customer role gets its partner's number. Read-only properties (creation date,
+Format: a JSON object whose keys are entity set names (of any hosted service: business partners,
+products, sales orders) and whose values are lists of entities in OData JSON form. Entities may
+nest children under navigation properties like a deep insert (to-many as a list or
+``{"results": [...]}``, to-one as an object); children inherit their parent's keys, a customer
+role gets its partner's number. Read-only properties (creation date,
 names) may be given. Everything is checked against the EDMX exactly like a POST, so a seed with
 an unknown property, a too long value, a missing key or a duplicate fails at start-up, naming
 the place.
@@ -12,9 +13,10 @@ the place.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from d365sap.emulators.s4.edm import Model
 from d365sap.emulators.s4.errors import ODataError
@@ -46,14 +48,29 @@ def load_seed_document(path: Path | None) -> Any:
         raise SeedError(f"seed file {path or PACKAGED_SEED}: malformed JSON: {exc}") from exc
 
 
-def apply_seed(model: Model, writer: Writer, document: Any, source: str = PACKAGED_SEED) -> None:
-    """Insert every entity of ``document``; raises :class:`SeedError` on the first problem."""
+class SeedTarget(Protocol):
+    """A hosted service the seed can fill: its model and the writer into its store."""
+
+    @property
+    def model(self) -> Model: ...
+
+    @property
+    def writer(self) -> Writer: ...
+
+
+def apply_seed(targets: Sequence[SeedTarget], document: Any, source: str = PACKAGED_SEED) -> None:
+    """Insert every entity of ``document`` into the service that defines its entity set.
+
+    Raises :class:`SeedError` on the first problem.
+    """
     if not isinstance(document, dict):
         raise SeedError(f"{source}: a JSON object of entity set names is expected")
     for set_name, entries in document.items():
-        entity_set = model.entity_set(set_name)
-        if entity_set is None:
+        owner = next((t for t in targets if t.model.entity_set(set_name) is not None), None)
+        if owner is None:
             raise SeedError(f"{source}: unknown entity set '{set_name}'")
+        model, writer = owner.model, owner.writer
+        entity_set = model.entity_sets[set_name]
         if not isinstance(entries, list):
             raise SeedError(f"{source}: '{set_name}' must hold a list of entities")
         for index, entry in enumerate(entries):

@@ -7,7 +7,9 @@ body in exactly one place (:meth:`ODataService.handle`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from d365sap.emulators.s4 import errors
 from d365sap.emulators.s4.batch import handle_batch
@@ -33,16 +35,30 @@ def _method_not_allowed(method: str, what: str) -> errors.ODataError:
 
 
 class ODataService:
-    """API_BUSINESS_PARTNER over the in-memory store."""
+    """One OData service (API_BUSINESS_PARTNER unless told otherwise) over its in-memory store.
+
+    ``application`` is the block its error bodies carry; a ``read_only`` service answers every
+    write with 405 (its data is written by S/4 itself, e.g. orders created through SOAP).
+    """
 
     def __init__(
-        self, model: Model, store: Store, writer: Writer, journal: Journal, page_size: int
+        self,
+        model: Model,
+        store: Store,
+        writer: Writer,
+        journal: Journal,
+        page_size: int,
+        *,
+        application: Mapping[str, Any] | None = None,
+        read_only: bool = False,
     ) -> None:
         self.model = model
         self.store = store
         self.writer = writer
         self.journal = journal
         self.page_size = page_size
+        self.application = dict(errors.APPLICATION if application is None else application)
+        self.read_only = read_only
 
     def handle(self, request: ODataRequest, *, in_batch: bool = False) -> ODataResponse:
         """Answer ``request``; never raises for an OData-level problem.
@@ -54,7 +70,7 @@ class ODataService:
             with self.store.lock:
                 response = self._dispatch(request, in_batch=in_batch)
         except errors.ODataError as error:
-            response = ODataResponse.error(error, in_batch=in_batch)
+            response = ODataResponse.error(error, in_batch=in_batch, application=self.application)
         if request.method == "HEAD":
             response.body = b""
         return response
@@ -88,6 +104,13 @@ class ODataService:
             return read(serializer, request, target, options, self.page_size)
         if method not in MODIFYING:
             raise _method_not_allowed(method, request.path)
+        if self.read_only:
+            raise errors.ODataError(
+                405,
+                errors.METHOD_NOT_ALLOWED,
+                f"Method {method} is not allowed: service {self.application['service_id']} "
+                "is read-only in this emulator",
+            )
         target = resolve(self.model, self.store, segments)
         if method == "DELETE":
             self._require_entity(method, target)

@@ -7,41 +7,50 @@ from __future__ import annotations
 
 from d365sap.emulators.faults import S4_KINDS, FaultController
 from d365sap.emulators.s4.csrf import CsrfRegistry
-from d365sap.emulators.s4.edm import load_model
+from d365sap.emulators.s4.hosting import ODataHost
 from d365sap.emulators.s4.journal import Journal
-from d365sap.emulators.s4.rules import Rules
 from d365sap.emulators.s4.seed import apply_seed, load_seed_document
-from d365sap.emulators.s4.service import ODataService
-from d365sap.emulators.s4.store import Store
-from d365sap.emulators.s4.writes import Writer
+from d365sap.emulators.s4.services import BUSINESS_PARTNER, SERVICES, ServiceSpec, service_for
 from d365sap.emulators.settings import S4EmulatorSettings
 
-SERVICE_ROOT = "/sap/opu/odata/sap/API_BUSINESS_PARTNER/"
+SERVICE_ROOT = BUSINESS_PARTNER.root
+SOAP_PATHS: tuple[str, ...] = ("/sap/bc/srt/scs_ext/sap/salesorderbulkrequest_in",)
+"""Business endpoints outside the OData services (SOAP inbound services)."""
 
 
 def in_service(path: str) -> bool:
-    """The OData service (root and below): what faults hit unless their ``paths`` say otherwise."""
-    return path == SERVICE_ROOT.rstrip("/") or path.startswith(SERVICE_ROOT)
+    """An OData service or a SOAP endpoint: what faults hit unless their ``paths`` say otherwise."""
+    return service_for(path) is not None or path in SOAP_PATHS
 
 
 class EmulatorState:
-    """Model, data, CSRF sessions, journal and injected faults of one emulated S/4 system."""
+    """Services, data, CSRF sessions, journal and injected faults of one emulated S/4 system.
+
+    ``model``, ``store``, ``rules``, ``writer`` and ``service`` are those of
+    API_BUSINESS_PARTNER; ``hosts`` has every hosted OData service.
+    """
 
     def __init__(self, settings: S4EmulatorSettings) -> None:
         self.settings = settings
-        self.model = load_model()
-        self.store = Store(self.model)
-        self.rules = Rules(self.store, settings.bp_number_range_from, settings.bp_number_range_to)
-        self.writer = Writer(self.model, self.store, self.rules)
         self.journal = Journal(settings.journal_size)
+        self.hosts: dict[ServiceSpec, ODataHost] = {
+            spec: ODataHost(spec, settings, self.journal) for spec in SERVICES
+        }
+        partner = self.hosts[BUSINESS_PARTNER]
+        self.model = partner.model
+        self.store = partner.store
+        self.rules = partner.rules
+        self.writer = partner.writer
+        self.service = partner.service
         self.csrf = CsrfRegistry(settings.csrf_token_ttl_seconds)
         self.faults = FaultController(settings.faults, S4_KINDS, in_service)
         self.seed_source = str(settings.seed_file) if settings.seed_file else "packaged seed.json"
         self.seed_document = load_seed_document(settings.seed_file)
-        self.service = ODataService(
-            self.model, self.store, self.writer, self.journal, settings.page_size
-        )
         self.reset()
+
+    def host(self, spec: ServiceSpec) -> ODataHost:
+        """The hosted service of ``spec``."""
+        return self.hosts[spec]
 
     @property
     def session_cookie(self) -> str:
@@ -54,9 +63,23 @@ class EmulatorState:
         sid, client = self.settings.sap_system_id, self.settings.sap_client
         return f'Basic realm="SAP NetWeaver Application Server [{sid}/{client}]"'
 
+    def entity_counts(self) -> dict[str, int]:
+        """Number of records per non-empty entity set, over every hosted service."""
+        counts: dict[str, int] = {}
+        for host in self.hosts.values():
+            counts.update(host.store.counts())
+        return counts
+
     def reset(self) -> None:
         """Back to the seed: data replaced, journal emptied (CSRF sessions and faults stay)."""
-        with self.store.lock:
-            self.store.clear()
-            apply_seed(self.model, self.writer, self.seed_document, self.seed_source)
+        hosts = list(self.hosts.values())
+        for host in hosts:
+            host.store.lock.acquire()
+        try:
+            for host in hosts:
+                host.store.clear()
+            apply_seed(hosts, self.seed_document, self.seed_source)
+        finally:
+            for host in reversed(hosts):
+                host.store.lock.release()
         self.journal.clear()
