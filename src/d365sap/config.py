@@ -259,6 +259,107 @@ class RuntimeSettings(_Section):
         return self
 
 
+class DataverseThrottleSettings(_Section):
+    """The deployment-wide Dataverse throttle, shared by every process through the store."""
+
+    max_requests: int = Field(
+        default=5000,
+        ge=1,
+        le=1_000_000,
+        description="requests per window for the whole deployment (Dataverse: 6000 per user)",
+    )
+    window_seconds: float = Field(default=300.0, gt=0, description="sliding window length")
+    lease_size: int = Field(
+        default=20, ge=1, le=1000, description="requests a process takes per store write"
+    )
+    lease_seconds: float = Field(default=10.0, gt=0, description="an unspent lease lapses after")
+    pause_check_seconds: float = Field(
+        default=1.0, ge=0, description="how stale a process's view of a 429 pause may be"
+    )
+    max_wait_seconds: float = Field(
+        default=60.0, ge=0, description="longer waits fail the request as transient instead"
+    )
+    max_retries: int = Field(
+        default=5, ge=0, le=100, description="429 answers one request sits out before failing"
+    )
+
+
+class DataverseSettings(_Section):
+    """Dataverse Web API v9.2 (Dynamics 365) with an Entra ID app registration.
+
+    Defaults reach the emulator of ``d365sap emulators``; the secret comes from the environment
+    (``D365SAP_DATAVERSE__CLIENT_SECRET``), ``client_secret_env`` or ``client_secret_file``, or
+    a certificate is used instead (``private_key_file`` with ``certificate_file`` or
+    ``certificate_thumbprint``).
+    """
+
+    environment_url: str = Field(
+        default="https://127.0.0.1:18083", description="https://<org>.crm.dynamics.com"
+    )
+    authority: str = Field(
+        default="https://127.0.0.1:18083",
+        description="Entra host, https://login.microsoftonline.com in production",
+    )
+    tenant: str = Field(default="6f1c2a4e-8b3d-4c5e-9a7f-0d2b4e6c8a10", min_length=1)
+    client_id: str = Field(default="3c9e7a52-1f4b-4d8e-a6c2-5b0f9d7e3a14", min_length=1)
+    client_secret: SecretStr | None = Field(default=None, description="only from the environment")
+    client_secret_env: str | None = None
+    client_secret_file: Path | None = None
+    private_key_file: Path | None = None
+    certificate_file: Path | None = None
+    certificate_thumbprint: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{40}$")
+    ca_file: Path | None = Field(
+        default=Path("var/dataverse-tls/ca.pem"),
+        description="extra CA to trust (the emulator's); unset for the system's store",
+    )
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    token_refresh_margin_seconds: float = Field(default=300.0, ge=0)
+    page_size: int = Field(default=500, ge=1, le=5000, description="Prefer: odata.maxpagesize")
+    batch_size: int = Field(default=100, ge=1, le=1000, description="operations per $batch")
+    rebaseline_max_rows: int = Field(
+        default=10_000, ge=0, description="rows a re-baseline may hand on before it stops"
+    )
+    throttle: DataverseThrottleSettings = Field(default_factory=DataverseThrottleSettings)
+
+    @field_validator("environment_url", "authority")
+    @classmethod
+    def _https_origin(cls, value: str) -> str:
+        if not value.startswith("https://"):
+            raise ValueError("must start with https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> DataverseSettings:
+        secret = self.client_secret or self.client_secret_env or self.client_secret_file
+        if secret and self.private_key_file:
+            raise ValueError("a client secret and a certificate exclude each other")
+        if self.private_key_file and not (self.certificate_file or self.certificate_thumbprint):
+            raise ValueError("private_key_file needs certificate_file or certificate_thumbprint")
+        return self
+
+    def secret(self) -> str | None:
+        """The client secret, if one is configured."""
+        return SecretRef(
+            password=self.client_secret,
+            password_env=self.client_secret_env,
+            password_file=self.client_secret_file,
+        ).secret()
+
+    def secret_problems(self) -> list[tuple[str, str]]:
+        """Named secret sources and certificate files that cannot be read."""
+        problems = [
+            (where.replace("password", "client_secret"), why)
+            for where, why in SecretRef(
+                password_env=self.client_secret_env, password_file=self.client_secret_file
+            ).secret_problems("dataverse")
+        ]
+        for name in ("private_key_file", "certificate_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                problems.append((f"dataverse.{name}", f"file {path} does not exist"))
+        return problems
+
+
 class LoggingSettings(_Section):
     """Structured logs."""
 
@@ -278,6 +379,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     s4: S4Settings = Field(default_factory=S4Settings)
     erp: ErpSettings = Field(default_factory=ErpSettings)
+    dataverse: DataverseSettings = Field(default_factory=DataverseSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     emulators: EmulatorsSettings = Field(default_factory=EmulatorsSettings)
@@ -306,6 +408,7 @@ class Settings(BaseSettings):
     def secret_problems(self) -> list[tuple[str, str]]:
         """Secrets that are configured but cannot be resolved."""
         problems = self.s4.secret_problems("s4") + self.erp.secret_problems("erp")
+        problems += self.dataverse.secret_problems()
         for index, user in enumerate(self.inbound.users):
             problems += user.secret_problems(f"inbound.users.{index}")
         return problems
