@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from d365sap.emulators.dataverse.changes import ChangeTrackingSettings
 from d365sap.emulators.dataverse.identity import EntraSettings
@@ -39,8 +40,57 @@ class EmulatorUser(BaseModel):
     password: SecretStr
 
 
+class SalesOrderConfirmationSettings(BaseModel):
+    """Where S/4 posts a ``SalesOrderBulkConfirmation`` per processed order (off without url)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(
+        default=None, pattern=r"^https?://\S+$", description="receiver of the confirmations"
+    )
+    user: str | None = Field(default=None, min_length=1, description="basic auth user")
+    password: SecretStr | None = Field(default=None, description="basic auth password")
+    soap_version: Literal["1.1", "1.2"] = "1.1"
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=5, ge=0, le=100, description="further attempts after a failure")
+    backoff_seconds: float = Field(default=1.0, ge=0, description="first wait, doubled each time")
+    max_backoff_seconds: float = Field(default=60.0, ge=0)
+
+    @model_validator(mode="after")
+    def _user_with_password(self) -> SalesOrderConfirmationSettings:
+        if (self.user is None) != (self.password is None):
+            raise ValueError("user and password are set together")
+        return self
+
+
+class SalesOrderBulkSettings(BaseModel):
+    """SalesOrderBulkRequest_In (SOAP, asynchronous) and the processing of its orders."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    users: list[EmulatorUser] | None = Field(
+        default=None,
+        description="communication users of the arrangement (SAP_COM_0288); the S/4 users "
+        "when not set",
+    )
+    processing_delay_seconds: float = Field(
+        default=0.0, ge=0, le=3600, description="wait between receipt and processing"
+    )
+    order_types: list[str] = Field(
+        default_factory=lambda: ["OR"], min_length=1, description="sales document types known"
+    )
+    number_range_from: int = Field(default=1, ge=1, le=9999999999)
+    number_range_to: int = Field(default=9999999999, ge=1, le=9999999999)
+    message_log_size: int = Field(
+        default=500, ge=1, description="messages kept for /emulator/sales-orders/messages"
+    )
+    confirmation: SalesOrderConfirmationSettings = Field(
+        default_factory=SalesOrderConfirmationSettings
+    )
+
+
 class S4EmulatorSettings(BaseModel):
-    """S/4HANA Cloud emulator (API_BUSINESS_PARTNER over OData v2)."""
+    """S/4HANA Cloud emulator (OData v2 APIs and the SOAP service SalesOrderBulkRequest_In)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -64,6 +114,7 @@ class S4EmulatorSettings(BaseModel):
     journal_size: int = Field(
         default=500, ge=1, description="modifying requests kept for GET /emulator/requests"
     )
+    sales_orders: SalesOrderBulkSettings = Field(default_factory=SalesOrderBulkSettings)
     faults: FaultSettings = Field(
         default_factory=FaultSettings,
         description="injected faults at start-up; changed at run time via /emulator/faults",
