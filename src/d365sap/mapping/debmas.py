@@ -17,35 +17,23 @@ differences:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
-from lxml import etree
-
 from d365sap.config import IdocControlSettings
 from d365sap.mapping.canonical import general_data_from_accounts, sales_area_from_details
-from d365sap.mapping.fields import (
-    account_path,
-    check_max_length,
-    detail_path,
-    org_path,
-    required_key,
-)
-from d365sap.mapping.schemas import debmas_segment_fields
+from d365sap.mapping.fields import account_path, detail_path, org_path, required_key
+from d365sap.mapping.idoc_builder import NO_DATA, add_segment, idoc_document, serialize_idoc
+from d365sap.mapping.idoc_builder import IdocValue as _Value
 from d365sap.model.crm import ErpAccountDetailsMessage, ErpAccountsMessage
 
-NO_DATA = "/"
-"""ALE "no data" sign: the receiving ECC leaves the field unchanged."""
+__all__ = [
+    "DELETION_MARK",
+    "NO_DATA",
+    "idoc_customer_number",
+    "idoc_for_message",
+    "idoc_from_erp_account_details",
+    "idoc_from_erp_accounts",
+]
 
 DELETION_MARK = "X"
-
-
-@dataclass(frozen=True)
-class _Value:
-    """A field value taken from the CRM, with the CRM path that errors name."""
-
-    value: str | None
-    source: str
 
 
 def idoc_customer_number(message: ErpAccountDetailsMessage | ErpAccountsMessage) -> str:
@@ -83,15 +71,15 @@ def idoc_from_erp_accounts(message: ErpAccountsMessage, control: IdocControlSett
         "TELFX": _Value(_no_data_if_empty(data.fax), account_path("fax")),
         "SPRAS_ISO": _Value(data.language_iso2, account_path("langiso2")),
     }
-    root, idoc = _document(control)
-    e1kna1m = _segment(idoc, "E1KNA1M", general, msgfn=control.msgfn, default=NO_DATA)
-    _segment(
+    root, idoc = idoc_document(control)
+    e1kna1m = add_segment(idoc, "E1KNA1M", general, msgfn=control.msgfn, default=NO_DATA)
+    add_segment(
         e1kna1m,
         "Z1ZAKNA1",
         {"ZZ_ID": _Value(data.crm_record_id, account_path("id"))},
         default=None,
     )
-    return _serialize(root)
+    return serialize_idoc(root)
 
 
 def idoc_from_erp_account_details(
@@ -100,15 +88,15 @@ def idoc_from_erp_account_details(
     """Sales data → EDI_DC40 + E1KNA1M (KUNNR only) + Z1ZAKNA1 + E1KNVVM."""
     area = sales_area_from_details(message)
     loevm = None if area.deletion_flag is None else (DELETION_MARK if area.deletion_flag else "")
-    root, idoc = _document(control)
-    e1kna1m = _segment(
+    root, idoc = idoc_document(control)
+    e1kna1m = add_segment(
         idoc,
         "E1KNA1M",
         {"KUNNR": _Value(area.key.customer, detail_path("number"))},
         msgfn=control.msgfn,
         default=NO_DATA,
     )
-    _segment(
+    add_segment(
         e1kna1m,
         "Z1ZAKNA1",
         {"ZZ_ID": _Value(area.crm_record_id, detail_path("id"))},
@@ -124,76 +112,10 @@ def idoc_from_erp_account_details(
         "VKGRP": _Value(area.sales_group, detail_path("salesgroup")),
         "VKBUR": _Value(area.sales_office, detail_path("salesoffice")),
     }
-    _segment(e1kna1m, "E1KNVVM", sales, msgfn=control.msgfn, default=NO_DATA)
-    return _serialize(root)
+    add_segment(e1kna1m, "E1KNVVM", sales, msgfn=control.msgfn, default=NO_DATA)
+    return serialize_idoc(root)
 
 
 def _no_data_if_empty(value: str | None) -> str | None:
     """Package rule for TELF1/TELFX: an empty CRM value keeps the ECC value (``/``)."""
     return NO_DATA if value == "" else value
-
-
-def _document(control: IdocControlSettings) -> tuple[etree._Element, etree._Element]:
-    """Root element, ``IDOC BEGIN="1"`` and the control record built from ``control``."""
-    root = etree.Element(control.root_element)
-    idoc = etree.SubElement(root, "IDOC", BEGIN="1")
-    header = {
-        "TABNAM": "EDI_DC40",
-        "DIRECT": "2",
-        "IDOCTYP": control.idoctyp,
-        "CIMTYP": control.cimtyp,
-        "MESTYP": control.mestyp,
-        "SNDPOR": control.sndpor,
-        "SNDPRT": control.sndprt,
-        "SNDPRN": control.sndprn,
-        "RCVPOR": control.rcvpor,
-        "RCVPRT": control.rcvprt,
-        "RCVPRN": control.rcvprn,
-    }
-    segment = etree.SubElement(idoc, "EDI_DC40", SEGMENT="1")
-    for field in debmas_segment_fields("EDI_DC40"):
-        if field.name in header:
-            etree.SubElement(segment, field.name).text = header[field.name]
-    return root, idoc
-
-
-def _segment(
-    parent: etree._Element,
-    name: str,
-    values: Mapping[str, _Value],
-    *,
-    default: str | None,
-    msgfn: str | None = None,
-) -> etree._Element:
-    """Append segment ``name`` with its fields in schema order.
-
-    Mapped fields are written when the CRM sent them (absent → left out, as the package's
-    mappings did); ``MSGFN`` gets ``msgfn``; every other field gets ``default`` (``/``) or is
-    left out when ``default`` is None.
-    """
-    segment = etree.SubElement(parent, name, SEGMENT="1")
-    known = {field.name for field in debmas_segment_fields(name)}
-    unknown = set(values) - known
-    if unknown:
-        raise LookupError(f"segment {name} has no field(s) {sorted(unknown)}")
-    for field in debmas_segment_fields(name):
-        mapped = values.get(field.name)
-        if mapped is not None:
-            if mapped.value is None:
-                continue
-            check_max_length(
-                mapped.value, field.max_length, target=f"{name}-{field.name}", source=mapped.source
-            )
-            text = mapped.value
-        elif field.name == "MSGFN" and msgfn is not None:
-            text = msgfn
-        elif default is not None:
-            text = default
-        else:
-            continue
-        etree.SubElement(segment, field.name).text = text
-    return segment
-
-
-def _serialize(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
