@@ -138,8 +138,8 @@ class DataverseClient(DataverseSession):
     """The Web API of one Dataverse environment."""
 
     def __init__(self, *args: Any, page_size: int = 500, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         self.page_size = _page_size(page_size)
+        super().__init__(*args, **kwargs)
         self.api_path = urlsplit(self.service_root).path
 
     # Reads ---------------------------------------------------------------------------------
@@ -270,7 +270,9 @@ class DataverseClient(DataverseSession):
         *,
         return_row: bool,
         select: Sequence[str] | None,
+        creates: bool | None,
     ) -> WriteResult:
+        """Send a write; ``creates`` is whether it can only create (True) or only update."""
         if return_row:
             headers["Prefer"] = "return=representation"
             chosen = columns(select, "select")
@@ -284,23 +286,19 @@ class DataverseClient(DataverseSession):
         )
         if response.status_code not in (200, 201, 204):
             raise failure(response, what=what)
-        return self._written(method, response)
+        return self._written(response, creates)
 
     @staticmethod
-    def _written(method: str, response: httpx2.Response) -> WriteResult:
+    def _written(response: httpx2.Response, creates: bool | None) -> WriteResult:
         entity_id = response.headers.get("odata-entityid")
         row = response.json() if response.status_code in (200, 201) and response.content else None
         row_id = None
         if entity_id:
             match = _ENTITY_ID.search(entity_id)
             row_id = match.group(1).lower() if match else None
-        created: bool | None
-        if response.status_code == 201 or method == "POST":
-            created = True
-        elif response.status_code == 200:
-            created = False
-        else:
-            created = None
+        created = creates
+        if created is None and response.status_code in (200, 201):
+            created = response.status_code == 201
         return WriteResult(response.status_code, row_id, entity_id, row, created)
 
     async def create(
@@ -313,7 +311,9 @@ class DataverseClient(DataverseSession):
     ) -> WriteResult:
         """``POST`` a new row (deep insert and ``@odata.bind`` allowed)."""
         path = check_name(entity_set, "entity_set")
-        return await self._write("POST", path, values, {}, return_row=return_row, select=select)
+        return await self._write(
+            "POST", path, values, {}, return_row=return_row, select=select, creates=True
+        )
 
     async def update(
         self,
@@ -332,7 +332,7 @@ class DataverseClient(DataverseSession):
         headers = {"If-Match": etag or "*"}
         path = row_path(entity_set, key)
         return await self._write(
-            "PATCH", path, values, headers, return_row=return_row, select=select
+            "PATCH", path, values, headers, return_row=return_row, select=select, creates=False
         )
 
     async def upsert(
@@ -354,7 +354,13 @@ class DataverseClient(DataverseSession):
         headers = upsert_headers(create_only, update_only)
         path = row_path(entity_set, key)
         return await self._write(
-            "PATCH", path, values, headers, return_row=return_row, select=select
+            "PATCH",
+            path,
+            values,
+            headers,
+            return_row=return_row,
+            select=select,
+            creates=True if create_only else (False if update_only else None),
         )
 
     async def delete(self, entity_set: str, key: RowKey, *, etag: str | None = None) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import httpx2
 
 from d365sap.connectors.base import classify_status
-from d365sap.errors import DeltaTokenExpiredError, PermanentError
+from d365sap.errors import DeltaTokenExpiredError, PermanentError, TransientError
 
 SYSTEM = "Dataverse"
 EXPIRED_VERSION_STAMP = "0x80044352"
@@ -72,6 +72,8 @@ def fault_error(response: httpx2.Response, fault: DataverseFault, *, what: str =
             code=fault.code,
         )
     error = classify_status(system, response, fault.text())
+    if isinstance(error, PermanentError | TransientError):
+        error.backend_message = fault.message  # the text says "code: message"; this the message
     if isinstance(error, PermanentError) and error.code is None and fault.code:
         error.code = fault.code
     return error

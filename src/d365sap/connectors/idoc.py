@@ -4,10 +4,15 @@ The IDoc travels in a SOAP 1.1 envelope. With content type ``application/x-sap.i
 sends a ``SapMessageId`` derived from the d365sap message, so SAP posts a retried IDoc only once
 (exactly-once, D6); with ``text/xml`` SAP offers no such guarantee. The reply carries the IDoc
 number(s) that SAP assigned.
+
+The reply only confirms receipt. :meth:`IdocClient.create_customer` also reads the IDoc's status
+(``IDOC_READ_COMPLETELY``, :mod:`d365sap.connectors.idoc_status`) until SAP has posted it, and
+returns the number of the customer the IDoc created, or SAP's reason why it did not post (G5).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 
@@ -19,6 +24,12 @@ from d365sap.connectors.base import (
     classify_status,
     client_kwargs,
     transport_error,
+)
+from d365sap.connectors.idoc_status import (
+    IdocStatus,
+    parse_status_reply,
+    status_fault,
+    status_request,
 )
 from d365sap.errors import PermanentError, TransientError, ValidationError
 from d365sap.xmlsafe import local_name, parse_xml
@@ -96,8 +107,17 @@ def parse_receipt(body: bytes, *, message_id: str, status: int) -> IdocReceipt:
     )
 
 
+@dataclass(frozen=True)
+class CreatedCustomer:
+    """A customer SAP ERP created from an IDoc: its number, the IDoc and the IDoc's status."""
+
+    kunnr: str
+    receipt: IdocReceipt
+    status: IdocStatus
+
+
 class IdocClient(ConnectorClient):
-    """Sends IDoc-XML documents to one SAP ERP client."""
+    """Sends IDoc-XML documents to one SAP ERP client and reads their status."""
 
     system = "SAP ERP"
 
@@ -111,8 +131,10 @@ class IdocClient(ConnectorClient):
         timeout: float = 60.0,
         verify: bool = True,
         transport: httpx2.AsyncBaseTransport | None = None,
+        status_url: str | None = None,
     ) -> None:
         self.url = url
+        self.status_url = status_url
         self.content_type = content_type
         auth = httpx2.BasicAuth(user, password or "") if user else None
         self._client = httpx2.AsyncClient(
@@ -147,3 +169,81 @@ class IdocClient(ConnectorClient):
                     raise PermanentError(message, status=500, backend_message=text)
                 raise TransientError(message, status=500, backend_message=text)
         raise classify_status(self.system, response, response.text[:500])
+
+    async def read_status(self, docnum: str) -> IdocStatus:
+        """The IDoc's current status and status records (``IDOC_READ_COMPLETELY``)."""
+        if not self.status_url:
+            raise PermanentError(f"{self.system}: no status_url configured to read IDoc status")
+        headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": SOAP_ACTION}
+        try:
+            response = await self._client.post(
+                self.status_url, content=status_request(docnum), headers=headers
+            )
+        except httpx2.HTTPError as exc:
+            raise transport_error(self.system, exc) from exc
+        if response.status_code == 200:
+            return parse_status_reply(response.content, docnum=docnum)
+        if response.status_code == 500:
+            fault = status_fault(response.content, docnum=docnum)
+            if fault is not None:
+                raise fault
+        raise classify_status(self.system, response, response.text[:500])
+
+    async def await_posting(
+        self, docnum: str, *, attempts: int = 5, interval: float = 1.0
+    ) -> IdocStatus:
+        """Read the status until SAP has posted the IDoc or given up on it.
+
+        A status that is still open after ``attempts`` reads (SAP posts in a background job) is a
+        :class:`TransientError`: the message is tried again later, and the IDoc, sent with the
+        same ``SapMessageId``, is not posted twice.
+        """
+        status = await self.read_status(docnum)
+        for _ in range(attempts - 1):
+            if status.final:
+                break
+            await asyncio.sleep(interval)
+            status = await self.read_status(docnum)
+        if not status.final:
+            raise TransientError(
+                f"{self.system}: IDoc {docnum} is not posted yet (status {status.status}) "
+                f"after {attempts} reads"
+            )
+        return status
+
+    async def create_customer(
+        self,
+        idoc_xml: bytes,
+        *,
+        message_id: str,
+        kunnr: str | None = None,
+        attempts: int = 5,
+        interval: float = 1.0,
+    ) -> CreatedCustomer:
+        """Send a DEBMAS that creates a customer; return the number once SAP has posted it.
+
+        ``kunnr`` is the number the IDoc carries (external number range); without it SAP numbers
+        the customer and reports the number in the status 53 record. Status 51 (not posted) is a
+        :class:`PermanentError` with SAP's message.
+        """
+        receipt = await self.send(idoc_xml, message_id=message_id)
+        docnum = receipt.idoc_numbers[0]
+        status = await self.await_posting(docnum, attempts=attempts, interval=interval)
+        latest = status.latest()
+        text = latest.expanded_text() if latest is not None else ""
+        if status.failed:
+            raise PermanentError(
+                f"{self.system}: IDoc {docnum} not posted (status {status.status}): {text}",
+                status=422,
+                backend_message=text,
+                code=status.status,
+            )
+        number = status.created_customer() or kunnr
+        if number is None:
+            raise PermanentError(
+                f"{self.system}: IDoc {docnum} posted, but SAP reported no created customer: "
+                f"{text}",
+                status=502,
+                backend_message=text,
+            )
+        return CreatedCustomer(kunnr=number, receipt=receipt, status=status)
