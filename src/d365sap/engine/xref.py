@@ -219,13 +219,16 @@ class KeyRegistry:
         }
         with self.store.write() as session:
             inserted = session.execute(
-                self._insert(REGISTRY).values(values).on_conflict_do_nothing()
-            )
+                self._insert(REGISTRY)
+                .values(values)
+                .on_conflict_do_nothing()
+                .returning(REGISTRY.c.id)
+            ).first()
             row = session.execute(select(REGISTRY).where(key.where())).first()
         if row is None:
             raise self._conflict(key, values)
         entry = _entry(row)
-        if _rowcount(inserted) == 1:
+        if inserted is not None:
             return Reservation("reserved", entry)
         if key.detail_id is not None and entry.detail_id not in (None, key.detail_id):
             raise ConflictError(
