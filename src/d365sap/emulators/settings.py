@@ -11,6 +11,7 @@ from d365sap.emulators.dataverse.changes import ChangeTrackingSettings
 from d365sap.emulators.dataverse.identity import EntraSettings
 from d365sap.emulators.dataverse.protection import ServiceProtectionSettings
 from d365sap.emulators.dataverse.webhooks import WebhookSettings
+from d365sap.emulators.erp.numbering import AccountGroup, default_account_groups
 from d365sap.emulators.faults import ERP_KINDS, S4_KINDS, FaultKind, FaultSettings
 
 DATAVERSE_KINDS = frozenset(FaultKind) - {FaultKind.LOCK, FaultKind.CSRF_EXPIRY}
@@ -147,6 +148,10 @@ class ErpEmulatorSettings(BaseModel):
         default=None, description="JSON customer master seed; the packaged demo seed when not set"
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    account_groups: list[AccountGroup] = Field(
+        default_factory=default_account_groups,
+        description="customer account groups (KTOKD) a DEBMAS may create customers in",
+    )
     faults: FaultSettings = Field(
         default_factory=FaultSettings,
         description="injected faults at start-up; changed at run time via /emulator/faults",
@@ -156,6 +161,14 @@ class ErpEmulatorSettings(BaseModel):
     @classmethod
     def _erp_faults(cls, value: FaultSettings) -> FaultSettings:
         return _supported_only(value, ERP_KINDS, "SAP ERP")
+
+    @field_validator("account_groups")
+    @classmethod
+    def _unique_groups(cls, value: list[AccountGroup]) -> list[AccountGroup]:
+        names = [group.name for group in value]
+        if len(names) != len(set(names)):
+            raise ValueError("account group names must be unique")
+        return value
 
 
 class DataverseEmulatorSettings(BaseModel):

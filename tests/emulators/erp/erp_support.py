@@ -126,3 +126,45 @@ def soap_fault(response: httpx2.Response) -> Fault:
         name=detail.findtext("Name") or "",
         text=detail.findtext("Text") or "",
     )
+
+
+CREATE_GENERAL = {
+    "NAME1": "Neukunde Pumpen AG",
+    "LAND1": "DE",
+    "ORT01": "Essen",
+    "SORTL": "NEUKUNDE",
+}
+
+
+def create_document(
+    *,
+    kunnr: str | None = None,
+    ktokd: str | None = "0001",
+    general: dict[str, str] | None = None,
+    sales_areas: tuple[tuple[str, str, str], ...] = (("1000", "10", "00"),),
+) -> bytes:
+    """A DEBMAS07 IDoc (the golden control record) that creates a customer."""
+    document = golden("out_DEBMAS07_ZZ_DEBMAS_WILO360_erpaccounts.xml")
+    idoc = document.find("IDOC")
+    assert idoc is not None
+    old = idoc.find("E1KNA1M")
+    assert old is not None
+    idoc.remove(old)
+    segment = etree.SubElement(idoc, "E1KNA1M", SEGMENT="1")
+    fields = {"MSGFN": "005", "KUNNR": kunnr, "KTOKD": ktokd, **(general or CREATE_GENERAL)}
+    for name in ("MSGFN", "KUNNR", "KTOKD", "LAND1", "NAME1", "ORT01", "SORTL"):
+        value = fields.get(name)
+        if value is not None:
+            etree.SubElement(segment, name).text = value
+    for vkorg, vtweg, spart in sales_areas:
+        area = etree.SubElement(segment, "E1KNVVM", SEGMENT="1")
+        for name, value in (
+            ("MSGFN", "005"),
+            ("VKORG", vkorg),
+            ("VTWEG", vtweg),
+            ("SPART", spart),
+            ("KDGRP", "02"),
+            ("WAERS", "EUR"),
+        ):
+            etree.SubElement(area, name).text = value
+    return xml(document)

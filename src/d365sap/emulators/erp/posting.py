@@ -6,17 +6,20 @@ customer's Z columns, every E1KNVVM one KNVV row (created when the sales area do
 ``LOEVM = X`` flags the customer (E1KNA1M) or the sales area (E1KNVVM) for deletion, as does
 function ``003``.
 
-These IDocs carry no account group, so they can only change an existing customer: an unknown KUNNR
-ends in status 51 and changes nothing. A posting is all or nothing: it is prepared on a copy of the
-customer and stored only when every segment went through. Segments the master does not model
-(texts, company codes, partner functions, ...) are accepted and not posted.
+An IDoc for a customer the master does not have creates it when E1KNA1M names an account group
+(KTOKD), numbered by the group's range (:mod:`~d365sap.emulators.erp.creation`); without one an
+unknown KUNNR ends in status 51 and changes nothing. A posting is all or nothing: it is prepared on
+a copy of the customer and stored only when every segment went through. Segments the master does
+not model (texts, company codes, partner functions, ...) are accepted and not posted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from d365sap.emulators.erp.creation import PostingError as _PostingError
+from d365sap.emulators.erp.creation import create_customer, created_message
 from d365sap.emulators.erp.customers import (
     SALES_AREA_KEYS,
     Customer,
@@ -29,6 +32,8 @@ from d365sap.emulators.erp.customers import (
     blank_sales_area,
 )
 from d365sap.emulators.erp.idoc import NO_DATA, ReceivedIdoc, Segment
+from d365sap.emulators.erp.numbering import AccountGroup
+from d365sap.emulators.erp.registry import SapMessage
 
 STATUS_POSTED = "53"
 STATUS_NOT_POSTED = "51"
@@ -40,24 +45,21 @@ _FLAG_VALUES = frozenset({"", "X", NO_DATA})
 
 @dataclass(frozen=True)
 class PostingResult:
-    """Outcome of posting one IDoc: status 53 or 51, the application message, the customer."""
+    """Outcome of posting one IDoc: status 53 or 51, the application message, the customer.
+
+    ``sap_message`` is the message of the status record (F2 172/247 for a created customer).
+    """
 
     status: str
     message: str
     kunnr: str | None
+    sap_message: SapMessage | None = None
+    created: bool = False
 
     @property
     def posted(self) -> bool:
         """Whether the customer master was changed."""
         return self.status == STATUS_POSTED
-
-
-class _PostingError(Exception):
-    """An application error: the IDoc ends in status 51 with this message."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def _msgfn(segment: Segment) -> str:
@@ -121,7 +123,11 @@ def _post_sales_area(
 
 
 def post_debmas(
-    idoc: ReceivedIdoc, docnum: str, master: CustomerMaster, layout: MasterLayout
+    idoc: ReceivedIdoc,
+    docnum: str,
+    master: CustomerMaster,
+    layout: MasterLayout,
+    groups: Mapping[str, AccountGroup],
 ) -> PostingResult:
     """Post ``idoc`` (number ``docnum``) to ``master``; the caller holds the state lock."""
     general = idoc.segment("E1KNA1M")
@@ -132,14 +138,20 @@ def post_debmas(
     try:
         function = _msgfn(general)
         _check_flag(general, "LOEVM")
-        if kunnr is None:
-            raise _PostingError("E1KNA1M-KUNNR: customer number is missing")
-        current = master.get(kunnr)
+        current = master.get(kunnr) if kunnr is not None else None
+        if current is None and function == MSGFN_DELETE:
+            raise _PostingError(
+                f"Customer {raw_number.strip()} does not exist"
+                if kunnr is not None
+                else "E1KNA1M-KUNNR: customer number is missing"
+            )
         if current is None:
-            raise _PostingError(f"Customer {raw_number.strip()} does not exist")
-        customer = current.clone()
-        notes = [f"Customer {alpha_out(customer.kunnr)} changed"]
-        _apply(customer.kna1, general, ("KUNNR",))
+            customer = create_customer(general, kunnr, master, layout, groups)
+            notes: list[str] = []
+        else:
+            customer = current.clone()
+            notes = [f"Customer {alpha_out(customer.kunnr)} changed"]
+        _apply(customer.kna1, general, ("KUNNR", "KTOKD") if current is None else ("KUNNR",))
         if function == MSGFN_DELETE:
             customer.kna1["LOEVM"] = "X"
         extension = general.child("Z1ZAKNA1")
@@ -151,4 +163,8 @@ def post_debmas(
         return PostingResult(STATUS_NOT_POSTED, error.message, kunnr)
     customer.changed_by_idocs.append(docnum)
     master.replace(customer)
+    if current is None:
+        message = created_message(customer, general)
+        text = "; ".join([message.text(), *notes])
+        return PostingResult(STATUS_POSTED, text, customer.kunnr, message, created=True)
     return PostingResult(STATUS_POSTED, "; ".join(notes), customer.kunnr)

@@ -40,16 +40,53 @@ def pad_docnum(docnum: str) -> str:
 
 
 @dataclass(frozen=True)
+class SapMessage:
+    """The application message of a status record (EDIDS STAMID, STAMNO, STATYP, STAPA1..4).
+
+    ``template`` is the T100 text with ``&1``..``&4`` placeholders, as EDIDS-STATXT keeps it.
+    """
+
+    msgid: str
+    msgno: str
+    msgty: str
+    parameters: tuple[str, ...]
+    template: str
+
+    def text(self) -> str:
+        """The message with its parameters filled in, as WE02 shows it."""
+        result = self.template
+        for index, value in enumerate(self.parameters, start=1):
+            result = result.replace(f"&{index}", value)
+        return result
+
+    def to_json(self) -> dict[str, Any]:
+        """The message as the admin API shows it."""
+        return {
+            "id": self.msgid,
+            "number": self.msgno,
+            "type": self.msgty,
+            "parameters": list(self.parameters),
+            "template": self.template,
+        }
+
+
+@dataclass(frozen=True)
 class StatusRecord:
-    """One line of an IDoc's status history."""
+    """One line of an IDoc's status history, with the application message when there is one."""
 
     status: str
     text: str
     at: datetime
+    message: SapMessage | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The status record as the admin API shows it."""
-        return {"status": self.status, "text": self.text, "at": _iso(self.at)}
+        return {
+            "status": self.status,
+            "text": self.text,
+            "at": _iso(self.at),
+            "message": self.message.to_json() if self.message is not None else None,
+        }
 
 
 @dataclass
@@ -70,9 +107,13 @@ class IdocRecord:
     posted_at: datetime | None = None
     posting_message: str = ""
 
-    def add_status(self, status: str, text: str | None = None) -> None:
-        """Append a status record (default text: SAP's description of the status)."""
-        self.statuses.append(StatusRecord(status, text or STATUS_TEXTS[status], now()))
+    def add_status(
+        self, status: str, text: str | None = None, message: SapMessage | None = None
+    ) -> None:
+        """Append a status record (default text: the message's, else SAP's status text)."""
+        if text is None and message is not None:
+            text = message.text()
+        self.statuses.append(StatusRecord(status, text or STATUS_TEXTS[status], now(), message))
 
     @property
     def status(self) -> str:

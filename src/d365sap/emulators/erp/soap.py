@@ -108,17 +108,18 @@ def to_bytes(element: etree._Element) -> bytes:
     return etree.tostring(element, xml_declaration=True, encoding="utf-8")
 
 
-def _envelope(content: etree._Element) -> etree._Element:
-    envelope = etree.Element(etree.QName(SOAP11_NS, "Envelope"), nsmap={"soap-env": SOAP11_NS})
-    etree.SubElement(envelope, etree.QName(SOAP11_NS, "Header"))
-    body = etree.SubElement(envelope, etree.QName(SOAP11_NS, "Body"))
+def envelope(content: etree._Element) -> etree._Element:
+    """A SOAP 1.1 envelope (prefix ``soap-env``, empty header) around ``content``."""
+    root = etree.Element(etree.QName(SOAP11_NS, "Envelope"), nsmap={"soap-env": SOAP11_NS})
+    etree.SubElement(root, etree.QName(SOAP11_NS, "Header"))
+    body = etree.SubElement(root, etree.QName(SOAP11_NS, "Body"))
     body.append(content)
-    return envelope
+    return root
 
 
 def soap_response(assignments: Iterable[tuple[str, str]]) -> bytes:
     """The SOAP 1.1 answer to an accepted document."""
-    return to_bytes(_envelope(assign_element(assignments)))
+    return to_bytes(envelope(assign_element(assignments)))
 
 
 def soap_fault(rejection: IdocRejectedError) -> bytes:
@@ -130,4 +131,4 @@ def soap_fault(rejection: IdocRejectedError) -> bytes:
     faultstring.text = rejection.faultstring
     detail = etree.SubElement(fault, "detail")
     detail.append(exception_element(rejection))
-    return to_bytes(_envelope(fault))
+    return to_bytes(envelope(fault))

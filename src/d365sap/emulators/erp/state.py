@@ -73,6 +73,7 @@ class ErpState:
     ) -> None:
         self.layout = MasterLayout.from_schema(schema)
         self._seed = load_seed(settings.seed_file, self.layout)
+        self._groups = {group.name: group for group in settings.account_groups}
         self._lock = threading.RLock()
         self._master = CustomerMaster(self._seed)
         self._registry = IdocRegistry()
@@ -121,12 +122,14 @@ class ErpState:
 
     def _post(self, record: IdocRecord, idoc: ReceivedIdoc) -> None:
         record.add_status("62")
-        result = post_debmas(idoc, record.docnum, self._master, self.layout)
+        result = post_debmas(idoc, record.docnum, self._master, self.layout, self._groups)
         record.processed_at = now()
         record.posting_message = result.message
+        if result.created:
+            record.kunnr = result.kunnr
         if result.posted:
             record.posted_at = record.processed_at
-            record.add_status("53")
+            record.add_status("53", message=result.sap_message)
         else:
             record.add_status("51", result.message)
 
