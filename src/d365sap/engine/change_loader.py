@@ -6,9 +6,11 @@ saves the checkpoint, page by page:
 
 - the first run is an ``initial`` pass over every row; it ends with a delta link, and every later
   run is a ``delta`` pass from the saved delta link;
-- a restart continues from the last saved page (``next_link``), never from zero; a page handed
-  on but not yet saved (a crash in between) is read again, and its rows are recognised by the
-  versions recorded with each save, so they are not handed on twice;
+- a restart continues from the last saved page (``next_link``), never from zero. Each save
+  also records the version of every row handed on, so rows are recognised when they come
+  again: in a re-baseline, and in a full pass that has to start over because its saved page
+  link is no longer honoured. A page handed on but not saved (a crash in between) is handed on
+  again: the handler must tolerate that (the message store's deduplication does);
 - an expired delta token (:class:`~d365sap.errors.DeltaTokenExpiredError`) starts a
   ``rebaseline``: a full read whose rows are compared with the versions last handed on. Only
   rows that changed or are unknown are handed on, and known rows the pass never met are handed
@@ -17,8 +19,7 @@ saves the checkpoint, page by page:
   alarm and :class:`RebaselineCapExceededError` is raised; a run with a higher cap continues
   from that page.
 
-The handler must tolerate seeing a page again after a crash (the message store's deduplication
-does). The engine knows nothing of Dataverse: the feed's pages only need ``upserts``,
+The engine knows nothing of Dataverse: the feed's pages only need ``upserts``,
 ``removals``, ``next_link`` and ``delta_link``, and ``identity`` gives a row's id and version.
 """
 
@@ -117,66 +118,73 @@ class ChangeLoader:
         self.identity = identity
         self.rebaseline_cap = rebaseline_cap
         self._call = checkpoints.store.call
+        self._current: Checkpoint
+        self._report = LoadReport()
 
     async def run(self, handler: Handler) -> LoadReport:
         """Read from the checkpoint to the end of the current pass (a delta link)."""
-        current = await self._call(lambda: self.checkpoints.open(self.name))
-        report = LoadReport()
-        if current.pass_id is None:  # never run: every row, from the start
-            current = await self._start_pass(current, "initial")
+        self._current = await self._call(lambda: self.checkpoints.open(self.name))
+        self._report = LoadReport()
+        if self._current.pass_id is None:  # never run: every row, from the start
+            await self._start_pass("initial")
         try:
-            current, report = await self._pass(current, handler, report)
+            await self._pass(handler)
         except DeltaTokenExpiredError:
-            if current.phase != "delta":
+            if self._current.phase != "delta":
                 raise
-            current = await self._start_pass(current, "rebaseline")
-            current, report = await self._pass(current, handler, replace(report, rebaselined=True))
-        return replace(report, phase=current.phase, delta_link=current.delta_link)
+            await self._start_pass("rebaseline")
+            self._report = replace(self._report, rebaselined=True)
+            await self._pass(handler)
+        current = self._current
+        return replace(self._report, phase=current.phase, delta_link=current.delta_link)
 
-    async def _start_pass(self, current: Checkpoint, phase: str) -> Checkpoint:
-        advance = Advance(
-            phase=phase,
-            next_link=None,
-            delta_link=current.delta_link if phase == "delta" else None,
-            pass_id=str(uuid.uuid4()),
-            pages=0,
-            rows=0,
-            emitted=0,
-            emitted_total=current.emitted_total,
-            passes=current.passes,
-            alarm=current.alarm,
+    async def _save(self, advance: Advance) -> None:
+        current = self._current
+        self._current = await self._call(lambda: self.checkpoints.save(current, advance))
+
+    async def _start_pass(self, phase: str) -> None:
+        current = self._current
+        await self._save(
+            Advance(
+                phase=phase,
+                next_link=None,
+                delta_link=current.delta_link if phase == "delta" else None,
+                pass_id=str(uuid.uuid4()),
+                pages=0,
+                rows=0,
+                emitted=0,
+                emitted_total=current.emitted_total,
+                passes=current.passes,
+                alarm=current.alarm,
+            )
         )
-        return await self._call(lambda: self.checkpoints.save(current, advance))
 
-    async def _pass(
-        self, current: Checkpoint, handler: Handler, report: LoadReport
-    ) -> tuple[Checkpoint, LoadReport]:
-        """One pass from where ``current`` stands to its delta link."""
+    async def _pass(self, handler: Handler) -> None:
+        """One pass from where the checkpoint stands to its delta link."""
+        current = self._current
         resuming = current.next_link is not None
         link = current.next_link or (current.delta_link if current.phase == "delta" else None)
         if current.phase == "delta" and current.next_link is None:
-            current = await self._start_pass(current, "delta")
+            await self._start_pass("delta")
         first = True
         try:
             async for page in self.feed.read(link):
                 first = False
-                current, report = await self._page(current, page, handler, report)
+                await self._page(page, handler)
         except PermanentError as refused:
-            full = current.phase in ("initial", "rebaseline")
+            full = self._current.phase in ("initial", "rebaseline")
             if not (first and resuming and full) or isinstance(refused, DeltaTokenExpiredError):
                 raise
             # The saved page link of a full pass is no longer honoured (paging cookies do not
             # outlive every restart): read the pass again; known versions keep it from handing
             # rows on twice.
             async for page in self.feed.read(None):
-                current, report = await self._page(current, page, handler, report)
-        return current, report
+                await self._page(page, handler)
 
-    async def _page(
-        self, current: Checkpoint, page: FeedPage, handler: Handler, report: LoadReport
-    ) -> tuple[Checkpoint, LoadReport]:
+    async def _page(self, page: FeedPage, handler: Handler) -> None:
+        current = self._current
         seen = [self.identity(row) for row in page.upserts]
-        removed_ids = [row_id.lower() for row_id in page.removals]
+        removed_ids = list(page.removals)
         ids = [row_id for row_id, _ in seen] + removed_ids
         known = await self._call(lambda: self.checkpoints.known_versions(self.name, ids))
         changed = [
@@ -186,6 +194,8 @@ class ChangeLoader:
         ]
         removals = [row_id for row_id in removed_ids if row_id in known]
         end = page.next_link is None
+        if end and not page.delta_link:
+            raise PermanentError(f"change feed of {self.name!r} ended without a delta link")
         unseen: list[str] = []
         if end and current.phase != "delta" and current.pass_id is not None:
             pass_id = current.pass_id
@@ -194,48 +204,46 @@ class ChangeLoader:
             unseen = [row_id for row_id in stale if row_id not in met and row_id not in removals]
         count = len(changed) + len(removals) + len(unseen)
         if current.phase == "rebaseline" and current.emitted + count > self.rebaseline_cap:
-            await self._alarm(current, count)
+            await self._alarm(count)
         if count:
-            batch = ChangeBatch(list(changed), removals + unseen, current.phase, self.name)
-            await handler(batch)
+            await handler(ChangeBatch(list(changed), removals + unseen, current.phase, self.name))
         full = current.phase != "delta"
-        advance = Advance(
-            phase="delta" if end else current.phase,
-            next_link=page.next_link,
-            delta_link=page.delta_link if end else current.delta_link,
-            pass_id=current.pass_id,
-            pages=current.pages + 1,
-            rows=current.rows + len(seen) + len(removed_ids),
-            emitted=current.emitted + count,
-            emitted_total=current.emitted_total + count,
-            passes=current.passes + (1 if end else 0),
-            alarm=None,
-            seen=seen
-            if full
-            else [(row_id, version) for row_id, version in seen if known.get(row_id) != version],
-            removed=removals + unseen,
+        await self._save(
+            Advance(
+                phase="delta" if end else current.phase,
+                next_link=page.next_link,
+                delta_link=page.delta_link if end else current.delta_link,
+                pass_id=current.pass_id,
+                pages=current.pages + 1,
+                rows=current.rows + len(seen) + len(removed_ids),
+                emitted=current.emitted + count,
+                emitted_total=current.emitted_total + count,
+                passes=current.passes + (1 if end else 0),
+                alarm=None,
+                seen=seen if full else [(i, v) for i, v in seen if known.get(i) != v],
+                removed=removals + unseen,
+            )
         )
-        if end and not page.delta_link:
-            raise PermanentError(f"change feed of {self.name!r} ended without a delta link")
-        saved = await self._call(lambda: self.checkpoints.save(current, advance))
-        report = replace(
+        report = self._report
+        self._report = replace(
             report,
             pages=report.pages + 1,
             rows=report.rows + len(seen) + len(removed_ids),
             emitted=report.emitted + len(changed),
             removals=report.removals + len(removals) + len(unseen),
         )
-        return saved, report
 
-    async def _alarm(self, current: Checkpoint, pending: int) -> None:
+    async def _alarm(self, pending: int) -> None:
+        current = self._current
         error = RebaselineCapExceededError(self.name, current.emitted, pending, self.rebaseline_cap)
-        advance = Advance(
-            **{
-                name: getattr(current, name)
-                for name in Advance.__dataclass_fields__
-                if name not in ("alarm", "seen", "removed")
-            },
-            alarm=error.message,
+        await self._save(
+            Advance(
+                **{
+                    name: getattr(current, name)
+                    for name in Advance.__dataclass_fields__
+                    if name not in ("alarm", "seen", "removed")
+                },
+                alarm=error.message,
+            )
         )
-        await self._call(lambda: self.checkpoints.save(current, advance))
         raise error

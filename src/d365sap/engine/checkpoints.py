@@ -3,9 +3,9 @@
 A loader that reads a remote table page by page (``dataverse:sap_erpaccountdetails``) saves
 after every page where it stands: the link of the next page inside the current pass, the delta
 link the next pass starts from, and counters. The same transaction records, per row, the
-version that was handed on (``source_versions``), so a page read twice (a crash between handing
-it on and saving) or a full re-read after an expired delta token can tell changed rows from
-unchanged ones.
+version that was handed on (``source_versions``), so a full re-read (after an expired delta
+token, or when a saved page link is no longer honoured) can tell changed rows from unchanged
+ones.
 
 Each save names the revision it started from; if another loader of the same name saved in
 between, :class:`CheckpointConflictError` is raised instead of both advancing. Methods are
