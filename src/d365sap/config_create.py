@@ -107,7 +107,7 @@ class ErpCreateSettings(_Section):
         min_length=1,
         max_length=4,
         pattern=_CODE,
-        description="KTOKD when the ERP account names none; it decides SAP's number range",
+        description="KTOKD of new customers; in SAP it decides the number range",
     )
     number_range: CustomerNumberRange | None = Field(
         default=None,
