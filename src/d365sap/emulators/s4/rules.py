@@ -1,9 +1,12 @@
 """Business rules of API_BUSINESS_PARTNER that the EDMX cannot express.
 
 The metadata says which fields exist; S/4 additionally numbers business partners from a number
-range, gives the customer role the partner's own number, fills audit fields and derived names,
-and refuses a partner without a category. Those rules live here, apart from the generic OData
-machinery, so they are easy to find and to extend.
+range, gives the customer role the partner's own number, numbers addresses (the address number
+range) and their e-mail addresses, phone and fax numbers and URLs (sequence per address; the
+person is empty for an organisation's address, and a URL is valid from 0001-01-01, the only date
+the release allows), fills audit fields and derived names, and refuses a partner without a
+category. Those rules live here, apart from the generic OData machinery, so they are easy to find
+and to extend.
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ from d365sap.emulators.s4.edm import EntitySet, Navigation
 from d365sap.emulators.s4.store import Record, Store
 
 BUSINESS_PARTNER = "A_BusinessPartner"
+ADDRESS = "A_BusinessPartnerAddress"
+URL_ADDRESS = "A_AddressHomePageURL"
+COMMUNICATION = frozenset(
+    {"A_AddressEmailAddress", "A_AddressPhoneNumber", "A_AddressFaxNumber", URL_ADDRESS}
+)
+"""Address-dependent communication: keyed by address, person and sequence number."""
+FIRST_VALIDITY = datetime(1, 1, 1)
 # Role navigations whose target is numbered like its business partner (Customer = BP number).
 ROLE_NUMBER_NAVIGATIONS = {
     (BUSINESS_PARTNER, "to_Customer"): "Customer",
@@ -72,8 +82,44 @@ class Rules:
             )
         return str(candidate)
 
+    def _next_address_number(self) -> str:
+        """Next number of the address number range (addresses of all partners share it)."""
+        taken = [
+            int(r.values["AddressID"])
+            for r in self.store.rows(ADDRESS)
+            if str(r.values["AddressID"]).isdigit()
+        ]
+        return str(max(taken, default=0) + 1)
+
+    def _next_sequence(self, entity_set: EntitySet, values: Mapping[str, Any]) -> str:
+        """Next communication sequence number of one address and person."""
+        taken = [
+            int(r.values["OrdinalNumber"])
+            for r in self.store.rows(entity_set.name)
+            if r.values.get("AddressID") == values.get("AddressID")
+            and r.values.get("Person") == values.get("Person")
+            and str(r.values.get("OrdinalNumber")).isdigit()
+        ]
+        return str(max(taken, default=0) + 1)
+
+    def _address_numbers(self, entity_set: EntitySet, values: dict[str, Any]) -> None:
+        if entity_set.name == ADDRESS and not values.get("AddressID"):
+            values["AddressID"] = self._next_address_number()
+        if entity_set.name not in COMMUNICATION:
+            return
+        if values.get("Person") is None:
+            values["Person"] = ""
+        if not values.get("OrdinalNumber"):
+            values["OrdinalNumber"] = self._next_sequence(entity_set, values)
+        if entity_set.name == URL_ADDRESS:
+            if values.get("ValidityStartDate") is None:
+                values["ValidityStartDate"] = FIRST_VALIDITY
+            if values.get("IsDefaultURLAddress") is None:
+                values["IsDefaultURLAddress"] = False
+
     def prepare_create(self, entity_set: EntitySet, values: dict[str, Any], user: str) -> None:
         """Fill numbers, audit fields, UUIDs and derived names; check the partner category."""
+        self._address_numbers(entity_set, values)
         if entity_set.name == BUSINESS_PARTNER:
             if not values.get("BusinessPartner"):
                 values["BusinessPartner"] = self.next_partner_number()
