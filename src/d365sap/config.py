@@ -309,8 +309,8 @@ class DataverseSettings(_Section):
     certificate_file: Path | None = None
     certificate_thumbprint: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{40}$")
     ca_file: Path | None = Field(
-        default=Path("var/dataverse-tls/ca.pem"),
-        description="extra CA to trust (the emulator's); unset for the system's store",
+        default=None,
+        description="CA to trust instead of the system's (the emulator's var/dataverse-tls/ca.pem)",
     )
     timeout_seconds: float = Field(default=60.0, gt=0)
     token_refresh_margin_seconds: float = Field(default=300.0, ge=0)
