@@ -5,6 +5,11 @@ token, cookies and connection together: it fetches a token once per session befo
 modifying request and, when S/4 answers ``403`` with ``x-csrf-token: Required`` (token expired),
 fetches a new one and repeats the request once. Replies are returned with their ETag so updates
 can be made conditional with ``If-Match``.
+
+:meth:`S4ODataClient.create_business_partner` creates a customer S/4 does not know yet (one deep
+insert on ``A_BusinessPartner``) and returns the numbers S/4 assigned;
+:meth:`S4ODataClient.find_business_partner` finds a partner by its external reference, so a create
+whose answer was lost is recognised on the next attempt instead of creating the partner twice.
 """
 
 from __future__ import annotations
@@ -39,6 +44,54 @@ class ODataReply:
     entities: list[dict[str, Any]] = field(default_factory=list)
     etag: str | None = None
     raw: bytes = b""
+
+
+@dataclass(frozen=True)
+class CreatedBusinessPartner:
+    """A business partner S/4 created: its number, its customer number and sales areas."""
+
+    business_partner: str
+    customer: str | None
+    sales_areas: tuple[tuple[str, str, str], ...] = ()
+    """(SalesOrganization, DistributionChannel, Division) of each sales area created with it."""
+    etag: str | None = None
+    raw: bytes = b""
+
+
+def _results(value: Any) -> list[dict[str, Any]]:
+    """The entities of an inline to-many navigation (``{"results": [...]}`` or a list)."""
+    if isinstance(value, dict):
+        value = value.get("results")
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def created_partner(
+    entity: dict[str, Any], *, etag: str | None, raw: bytes
+) -> CreatedBusinessPartner:
+    """Read the numbers from the 201 reply of a deep insert on ``A_BusinessPartner``."""
+    number = entity.get("BusinessPartner")
+    if not isinstance(number, str) or not number:
+        raise PermanentError(f"S/4HANA Cloud: no BusinessPartner in the reply: {raw[:200]!r}")
+    customer_part = entity.get("to_Customer")
+    customer = entity.get("Customer")
+    areas: list[tuple[str, str, str]] = []
+    if isinstance(customer_part, dict) and "__deferred" not in customer_part:
+        customer = customer_part.get("Customer") or customer
+        for area in _results(customer_part.get("to_CustomerSalesArea")):
+            areas.append(
+                (
+                    str(area.get("SalesOrganization", "")),
+                    str(area.get("DistributionChannel", "")),
+                    str(area.get("Division", "")),
+                )
+            )
+    return CreatedBusinessPartner(
+        business_partner=number,
+        customer=customer if isinstance(customer, str) and customer else None,
+        sales_areas=tuple(areas),
+        etag=etag,
+        raw=raw,
+    )
 
 
 def _is_create_conflict(status: int, message: str) -> bool:
@@ -209,3 +262,35 @@ class S4ODataClient(ConnectorClient):
         return ODataReply(
             status=response.status_code, etag=response.headers.get("etag"), raw=response.content
         )
+
+    async def create_business_partner(self, body: Mapping[str, Any]) -> CreatedBusinessPartner:
+        """POST a deep insert on ``A_BusinessPartner``; the partner and customer numbers S/4 gave.
+
+        CSRF handling and error classification are those of :meth:`create`: a 400 with S/4's
+        message is permanent, 5xx/429 and connection failures are transient.
+        """
+        reply = await self.create("A_BusinessPartner", body)
+        if reply.entity is None:
+            raise PermanentError(
+                f"{self.system}: the reply to POST A_BusinessPartner holds no entity",
+                status=reply.status,
+            )
+        return created_partner(reply.entity, etag=reply.etag, raw=reply.raw)
+
+    async def find_business_partner(self, external_reference: str) -> CreatedBusinessPartner | None:
+        """The partner whose ``BusinessPartnerIDByExtSystem`` is ``external_reference``, if any."""
+        reply = await self.query(
+            "A_BusinessPartner",
+            equals={"BusinessPartnerIDByExtSystem": external_reference},
+            select=["BusinessPartner", "Customer"],
+        )
+        if not reply.entities:
+            return None
+        if len(reply.entities) > 1:
+            numbers = ", ".join(str(e.get("BusinessPartner")) for e in reply.entities)
+            raise PermanentError(
+                f"{self.system}: business partners {numbers} share the external reference "
+                f"{external_reference}",
+                status=409,
+            )
+        return created_partner(reply.entities[0], etag=None, raw=reply.raw)
