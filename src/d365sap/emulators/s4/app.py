@@ -1,15 +1,19 @@
-"""The S/4HANA Cloud emulator as an ASGI app: API_BUSINESS_PARTNER (OData v2) plus admin routes.
+"""The S/4HANA Cloud emulator as an ASGI app: OData v2 services, a SOAP service, admin routes.
 
-Public entry point: :func:`create_app`. The OData service lives under
-``/sap/opu/odata/sap/API_BUSINESS_PARTNER/`` and answers JSON only (``$format=json`` or any
+Public entry point: :func:`create_app`. The OData services live under
+``/sap/opu/odata/sap/<service>/`` (API_BUSINESS_PARTNER; read-only API_SALES_ORDER_SRV and
+API_PRODUCT_SRV) and answer JSON only (``$format=json`` or any
 ``Accept``; Atom XML is not implemented, asking for it with ``$format`` gives SAP's error body
-with 415). Admin routes are under ``/emulator/`` (see ``admin``; faults: ``faults_admin``).
+with 415). The SOAP service SalesOrderBulkRequest_In is at
+``/sap/bc/srt/scs_ext/sap/salesorderbulkrequest_in`` (``sales_orders``). Admin routes are under
+``/emulator/`` (see ``admin``, ``sales_orders.admin``; faults: ``faults_admin``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -23,11 +27,14 @@ from d365sap.emulators.s4.fault_injection import S4FaultMiddleware
 from d365sap.emulators.s4.gate import BODY_KEY, METHOD_KEY, USER_KEY, ODataGate
 from d365sap.emulators.s4.hosting import ODataHost
 from d365sap.emulators.s4.messages import ODataRequest, ODataResponse
+from d365sap.emulators.s4.sales_orders.admin import sales_order_router
+from d365sap.emulators.s4.sales_orders.endpoint import SOAP_PATH
 from d365sap.emulators.s4.state import EmulatorState
 from d365sap.emulators.settings import S4EmulatorSettings
 
 log = logging.getLogger(__name__)
 ODATA_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "MERGE", "DELETE"]
+SOAP_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def _odata_endpoint(host: ODataHost) -> Callable[[Request], Awaitable[Response]]:
@@ -63,17 +70,29 @@ def _odata_endpoint(host: ODataHost) -> Callable[[Request], Awaitable[Response]]
 
 
 def create_app(settings: S4EmulatorSettings) -> FastAPI:
-    """A fresh emulator: parsed EDMX (cached per process), seeded data, empty journal."""
+    """A fresh emulator: parsed EDMX (cached per process), seeded data, empty journal.
+
+    The sales order worker and confirmation sender run with the app's lifespan.
+    """
     state = EmulatorState(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with state.sales_orders.inbound.running():
+            yield
+
     app = FaultAwareFastAPI(
-        title="S/4HANA Cloud emulator (API_BUSINESS_PARTNER)",
+        title="S/4HANA Cloud emulator",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        lifespan=lifespan,
     )
     app.state.s4 = state
     app.include_router(admin_router(state))
     app.include_router(fault_router(state.faults))
+    app.include_router(sales_order_router(state.sales_orders))
+    app.add_route(SOAP_PATH, state.sales_orders.endpoint.handle, methods=SOAP_METHODS)
     for host in state.hosts.values():
         endpoint = _odata_endpoint(host)
         app.add_route(host.root.rstrip("/"), endpoint, methods=ODATA_METHODS)

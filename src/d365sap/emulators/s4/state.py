@@ -9,12 +9,21 @@ from d365sap.emulators.faults import S4_KINDS, FaultController
 from d365sap.emulators.s4.csrf import CsrfRegistry
 from d365sap.emulators.s4.hosting import ODataHost
 from d365sap.emulators.s4.journal import Journal
+from d365sap.emulators.s4.sales_orders.endpoint import SOAP_PATH
+from d365sap.emulators.s4.sales_orders.system import SalesOrderSystem
 from d365sap.emulators.s4.seed import apply_seed, load_seed_document
-from d365sap.emulators.s4.services import BUSINESS_PARTNER, SERVICES, ServiceSpec, service_for
+from d365sap.emulators.s4.services import (
+    BUSINESS_PARTNER,
+    PRODUCT,
+    SALES_ORDER,
+    SERVICES,
+    ServiceSpec,
+    service_for,
+)
 from d365sap.emulators.settings import S4EmulatorSettings
 
 SERVICE_ROOT = BUSINESS_PARTNER.root
-SOAP_PATHS: tuple[str, ...] = ("/sap/bc/srt/scs_ext/sap/salesorderbulkrequest_in",)
+SOAP_PATHS: tuple[str, ...] = (SOAP_PATH,)
 """Business endpoints outside the OData services (SOAP inbound services)."""
 
 
@@ -27,7 +36,8 @@ class EmulatorState:
     """Services, data, CSRF sessions, journal and injected faults of one emulated S/4 system.
 
     ``model``, ``store``, ``rules``, ``writer`` and ``service`` are those of
-    API_BUSINESS_PARTNER; ``hosts`` has every hosted OData service.
+    API_BUSINESS_PARTNER; ``hosts`` has every hosted OData service; ``sales_orders`` the SOAP
+    service SalesOrderBulkRequest_In with its processing.
     """
 
     def __init__(self, settings: S4EmulatorSettings) -> None:
@@ -46,6 +56,9 @@ class EmulatorState:
         self.faults = FaultController(settings.faults, S4_KINDS, in_service)
         self.seed_source = str(settings.seed_file) if settings.seed_file else "packaged seed.json"
         self.seed_document = load_seed_document(settings.seed_file)
+        self.sales_orders = SalesOrderSystem(
+            settings, partner, self.hosts[PRODUCT], self.hosts[SALES_ORDER]
+        )
         self.reset()
 
     def host(self, spec: ServiceSpec) -> ODataHost:
@@ -71,7 +84,11 @@ class EmulatorState:
         return counts
 
     def reset(self) -> None:
-        """Back to the seed: data replaced, journal emptied (CSRF sessions and faults stay)."""
+        """Back to the seed: data replaced, journal and sales order messages emptied.
+
+        CSRF sessions and faults stay.
+        """
+        self.sales_orders.reset()
         hosts = list(self.hosts.values())
         for host in hosts:
             host.store.lock.acquire()
