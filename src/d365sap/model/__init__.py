@@ -1,1 +1,2 @@
-"""Data models: the inbound CRM messages (``crm``) and canonical customer data (``customer``)."""
+"""Data models: the inbound CRM messages (``crm``), canonical customer data (``customer``) and
+customers SAP does not know yet (``new_customer``)."""
