@@ -105,6 +105,13 @@ def test_a_created_order_has_header_items_partners_and_defaults(so: SalesOrderCl
     assert (price["ConditionType"], price["ConditionAmount"]) == ("PPR0", "2500.000")
 
 
+def test_a_zero_padded_customer_number_is_the_same_customer(so: SalesOrderClient) -> None:
+    so.post(bulk(OrderSpec(sold_to="0017100002")))
+    so.wait()
+    [order] = so.orders()
+    assert order["SoldToParty"] == "17100002"
+
+
 def test_orders_are_numbered_one_after_the_other(so: SalesOrderClient) -> None:
     body = bulk(OrderSpec(purchase_order="A"), OrderSpec(purchase_order="B"), message_id="M-1")
     assert so.post(body).status_code == 202
