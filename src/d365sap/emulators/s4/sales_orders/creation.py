@@ -167,6 +167,7 @@ class OrderBook:
             outcome.log = errors
             return outcome
         where = f"SalesOrder[{order.position}]"
+        document = self._document(resolved, header)
         with self.host.store.lock:
             number = self._next_number()
             if number is None:
@@ -180,7 +181,7 @@ class OrderBook:
                     )
                 ]
                 return outcome
-            document = self._document(resolved, header, number)
+            document["SalesOrder"] = number
             entity_set = self.host.model.entity_sets[ORDER_SET]
             try:
                 parsed = parse_entity(self.host.model, entity_set, document, Mode.SEED)
@@ -207,9 +208,8 @@ class OrderBook:
         candidate = max(taken, default=low - 1) + 1
         return str(candidate) if candidate <= high else None
 
-    def _document(
-        self, resolved: ResolvedOrder, header: MessageHeader, number: str
-    ) -> dict[str, Any]:
+    def _document(self, resolved: ResolvedOrder, header: MessageHeader) -> dict[str, Any]:
+        """The order as a deep-insert document, without its number (drawn under the lock)."""
         model = self.host.model
         order_set, item_set = model.entity_sets[ORDER_SET], model.entity_sets[ITEM_SET]
         request = resolved.request
@@ -232,7 +232,6 @@ class OrderBook:
         total = sum((Decimal(i["NetAmount"]) for i in items), Decimal(0)) + header_total
         values.update(
             {
-                "SalesOrder": number,
                 "SoldToParty": resolved.sold_to,
                 "CreationDate": today,
                 "LastChangeDateTime": datetime.now(UTC).isoformat().replace("+00:00", "Z"),

@@ -58,7 +58,7 @@ class _BodyTooLargeError(Exception):
 
 @dataclass(frozen=True)
 class _Refusal:
-    """A fault with the problems it stands for and the user, if logged on."""
+    """A fault and the problems it stands for (what the error log keeps)."""
 
     fault: Fault
     problems: list[str]

@@ -93,6 +93,8 @@ class SalesOrderInbound:
         self.delay_seconds = delay_seconds
         self.log_size = log_size
         self._lock = threading.Lock()
+        # Held while orders are written, so a reset never interleaves with a half-done message.
+        self._processing = threading.Lock()
         self._messages: OrderedDict[int, ReceivedMessage] = OrderedDict()
         self._seen: dict[str, int] = {}
         self._sequence = itertools.count(1)
@@ -198,21 +200,22 @@ class SalesOrderInbound:
         wait = (due - datetime.now(UTC)).total_seconds()
         if wait > 0:
             await asyncio.sleep(wait)
-        with self._lock:
-            if self._messages.get(seq) is not message:
+        with self._processing:
+            with self._lock:
+                if self._messages.get(seq) is not message:
+                    return
+                message.state = "processing"
+            outcomes = [
+                self.book.process(order, message.request.header, message.user)
+                for order in message.request.orders
+            ]
+            created = sum(outcome.created for outcome in outcomes)
+            if created == len(outcomes):
+                state: MessageState = "processed"
+            else:
+                state = "partly_failed" if created else "failed"
+            if not self._settle(seq, outcomes, state):
                 return
-            message.state = "processing"
-        outcomes = [
-            self.book.process(order, message.request.header, message.user)
-            for order in message.request.orders
-        ]
-        created = sum(outcome.created for outcome in outcomes)
-        if created == len(outcomes):
-            state: MessageState = "processed"
-        else:
-            state = "partly_failed" if created else "failed"
-        if not self._settle(seq, outcomes, state):
-            return
         for outcome in outcomes:
             self.sender.submit(seq, message.request.header, outcome)
 
@@ -257,8 +260,11 @@ class SalesOrderInbound:
         return True
 
     def reset(self) -> None:
-        """Forget every message and id seen; stop confirmations under way (from any thread)."""
-        with self._lock:
+        """Forget every message and id seen; stop confirmations under way (from any thread).
+
+        Waits for an order being written, so the caller's store reset removes it afterwards.
+        """
+        with self._processing, self._lock:
             self._messages.clear()
             self._seen.clear()
             self._backlog.clear()
