@@ -188,6 +188,10 @@ def emulators(config: ConfigOption = None) -> None:
         table.add_column("URL")
         table.add_row("S/4HANA Cloud OData", f"{s4.url}/sap/opu/odata/sap/API_BUSINESS_PARTNER/")
         table.add_row(
+            "S/4HANA Cloud sales orders SOAP",
+            f"{s4.url}/sap/bc/srt/scs_ext/sap/salesorderbulkrequest_in",
+        )
+        table.add_row(
             "SAP ERP IDoc SOAP", f"{erp.url}/sap/bc/srt/idoc?sap-client={emu.erp.sap_client}"
         )
         table.add_row("Dataverse Web API", f"{issuer.resource_url}/api/data/v9.2/")
