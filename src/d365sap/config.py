@@ -20,12 +20,13 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from d365sap.config_create import ErpCreateSettings, S4CreateSettings
+from d365sap.config_triggers import DataverseTriggerSettings
 from d365sap.emulators.settings import EmulatorsSettings
 from d365sap.errors import ConfigError
 
 CONFIG_ENV = "D365SAP_CONFIG"
 DEFAULT_CONFIG_FILE = "d365sap.toml"
-SECRET_KEYS = frozenset({"password", "client_secret", "secret", "private_key"})
+SECRET_KEYS = frozenset({"password", "client_secret", "secret", "private_key", "webhook_key"})
 
 
 class _Section(BaseModel):
@@ -380,6 +381,7 @@ class Settings(BaseSettings):
     s4: S4Settings = Field(default_factory=S4Settings)
     erp: ErpSettings = Field(default_factory=ErpSettings)
     dataverse: DataverseSettings = Field(default_factory=DataverseSettings)
+    dataverse_triggers: DataverseTriggerSettings = Field(default_factory=DataverseTriggerSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     emulators: EmulatorsSettings = Field(default_factory=EmulatorsSettings)
@@ -409,6 +411,7 @@ class Settings(BaseSettings):
         """Secrets that are configured but cannot be resolved."""
         problems = self.s4.secret_problems("s4") + self.erp.secret_problems("erp")
         problems += self.dataverse.secret_problems()
+        problems += self.dataverse_triggers.secret_problems()
         for index, user in enumerate(self.inbound.users):
             problems += user.secret_problems(f"inbound.users.{index}")
         return problems
