@@ -93,7 +93,7 @@ def test_a_created_order_is_confirmed_with_its_number() -> None:
         assert full["body"].encode() == received.body
 
 
-def test_a_failed_order_is_confirmed_with_its_error_log_and_each_order_separately() -> None:
+def test_failed_orders_are_confirmed_with_their_error_logs_each_on_its_own() -> None:
     with emulator_with_receiver() as (so, receiver, _):
         body = bulk(
             OrderSpec(purchase_order="OK", crm_order_id="crm-ok"),
@@ -103,9 +103,15 @@ def test_a_failed_order_is_confirmed_with_its_error_log_and_each_order_separatel
                 sold_to="17100001",
                 items=[ItemSpec(material="NOPE")],
             ),
+            OrderSpec(
+                purchase_order="ALSO-NOT-OK",
+                crm_order_id="crm-worse",
+                sold_to="99999999",
+                items=[ItemSpec(quantity="-1")],
+            ),
         )
         so.post(body)
-        received = receiver.wait_for(2)
+        received = receiver.wait_for(3)
         so.wait()
         confirmations = {
             c.findtext(f"SalesOrder/{{{YY1}}}YY1_CRMOrderID"): c
@@ -122,10 +128,16 @@ def test_a_failed_order_is_confirmed_with_its_error_log_and_each_order_separatel
         assert items["806(V1)"][0] == "SalesOrder[2]/Partner"
         assert "17100001" in (items["806(V1)"][1] or "")
         assert items["810(V1)"][0] == "SalesOrder[2]/Item[1]/Material"
+        worse = confirmations["crm-worse"]
+        assert [i.findtext("TypeID") for i in worse.findall("Log/Item")] == ["805(V1)", "813(V1)"]
+        assert worse.findtext("Log/Item[2]/ReferenceMessageElementName") == (
+            "SalesOrder[3]/Item[1]/RequestedQuantity"
+        )
         assert confirmations["crm-ok"].findtext("Log/BusinessDocumentProcessingResultCode") == "3"
+        assert [o["PurchaseOrderByCustomer"] for o in so.orders()] == ["OK"]
         seq = so.last_message()["seq"]
         detail = so.admin("GET", f"sales-orders/messages/{seq}").json()
-        assert sorted(c["position"] for c in detail["confirmations"]) == [1, 2]
+        assert sorted(c["position"] for c in detail["confirmations"]) == [1, 2, 3]
 
 
 def test_a_failing_receiver_is_retried_until_it_accepts() -> None:

@@ -262,6 +262,15 @@ def test_a_repeated_message_id_is_acknowledged_but_processed_once(so: SalesOrder
     assert len(so.orders()) == 2
 
 
+def test_a_message_without_id_cannot_be_recognised(so: SalesOrderClient) -> None:
+    body = bulk(OrderSpec(purchase_order="NO-ID"), message_id=None)
+    so.post(body)
+    so.post(body)
+    so.wait()
+    assert [m["state"] for m in so.messages()] == ["processed", "processed"]
+    assert len(so.orders()) == 2
+
+
 def test_a_message_refused_by_the_schema_does_not_block_its_id(so: SalesOrderClient) -> None:
     assert so.post(bulk(OrderSpec(organization="17100"), message_id="MSG-FIX")).status_code == 500
     assert so.post(bulk(OrderSpec(), message_id="MSG-FIX")).status_code == 202
