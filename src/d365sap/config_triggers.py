@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 PollTable = Literal["sap_erpaccountdetail", "sap_erpaccount", "account"]
 
+DEFAULT_POLL_TABLES: tuple[PollTable, ...] = ("sap_erpaccountdetail", "sap_erpaccount", "account")
+
 ENTITY_SETS: dict[str, str] = {
     "account": "accounts",
     "sap_erpaccount": "sap_erpaccounts",
@@ -51,7 +53,7 @@ class DataverseTriggerSettings(BaseModel):
     poll: bool = Field(default=False, description="run the delta poll inside `d365sap serve`")
     poll_interval_seconds: float = Field(default=60.0, ge=1, le=86400)
     poll_tables: list[PollTable] = Field(
-        default_factory=lambda: ["sap_erpaccountdetail", "sap_erpaccount", "account"],
+        default_factory=lambda: list(DEFAULT_POLL_TABLES),
         min_length=1,
         description="tables whose change tracking the poll reads",
     )

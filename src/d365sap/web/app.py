@@ -16,7 +16,7 @@ from d365sap import __version__
 from d365sap.config import Settings
 from d365sap.engine.store import MessageStore
 from d365sap.service import Service
-from d365sap.web import api, inbound
+from d365sap.web import api, inbound, webhooks
 from d365sap.web.auth import BasicAuthenticator
 
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings, *, store: MessageStore | None = None) -> Fast
     app = FastAPI(title="d365sap", version=__version__, lifespan=lifespan)
     app.include_router(inbound.router)
     app.include_router(api.router)
+    app.include_router(webhooks.router)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:
