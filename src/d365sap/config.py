@@ -20,6 +20,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from d365sap.config_create import ErpCreateSettings, S4CreateSettings
+from d365sap.config_dataverse_flow import DataverseFlowSettings
 from d365sap.config_triggers import DataverseTriggerSettings
 from d365sap.emulators.settings import EmulatorsSettings
 from d365sap.errors import ConfigError
@@ -382,6 +383,7 @@ class Settings(BaseSettings):
     erp: ErpSettings = Field(default_factory=ErpSettings)
     dataverse: DataverseSettings = Field(default_factory=DataverseSettings)
     dataverse_triggers: DataverseTriggerSettings = Field(default_factory=DataverseTriggerSettings)
+    dataverse_flow: DataverseFlowSettings = Field(default_factory=DataverseFlowSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     emulators: EmulatorsSettings = Field(default_factory=EmulatorsSettings)
