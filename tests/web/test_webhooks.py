@@ -15,8 +15,6 @@ from pydantic import SecretStr
 
 from d365sap.config import Settings
 from d365sap.engine.store import MessageStore
-from d365sap.engine.trace import Trace
-from d365sap.engine.types import Description, FlowOutput
 from d365sap.flows.dataverse_messages import (
     CONTENT_TYPE,
     FLOW_NAME,
@@ -29,6 +27,7 @@ from d365sap.flows.dataverse_messages import (
 )
 from d365sap.service import Service
 from d365sap.web import webhooks
+from support.describing_flow import DescribingFlow
 from support.webhook_contexts import context, reference
 
 pytestmark = pytest.mark.anyio
@@ -37,20 +36,6 @@ KEY = "s3cret-webhook-key"
 ACCOUNT = "8b9e2f1c-3a4d-4e5f-9a0b-1c2d3e4f5a6b"
 DETAIL = "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b"
 PATH = webhooks.WEBHOOK_PATH
-
-
-class DescribingFlow:
-    """Stands in for the native flow where the service has none: describes, never runs."""
-
-    name = FLOW_NAME
-    content_types = (CONTENT_TYPE,)
-
-    def describe(self, payload: bytes) -> Description:
-        change = decode_change(payload)
-        return Description(route=None, business_key=change.business_key(), queue=QUEUE)
-
-    async def run(self, payload: bytes, trace: Trace, *, message_id: str) -> FlowOutput:
-        raise AssertionError("the endpoint must not run the flow")
 
 
 def make_settings(tmp_path: Path, **triggers: Any) -> Settings:
