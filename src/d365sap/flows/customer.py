@@ -150,10 +150,8 @@ class CustomerFlow:
                 )
             if decision.route == Route.S4HC:
                 assert isinstance(message, ErpAccountDetailsMessage)
-                key = sales_area_key(message, self.options.s4_mapping)
-                keys = _keys_of(key)
-                return await self._to_s4(message, key, trace)
-            return await self._to_erp(message, decision, trace, message_id=message_id)
+                keys = _keys_of(sales_area_key(message, self.options.s4_mapping))
+            return await self.deliver(message, decision, trace, message_id=message_id)
         except D365SapError as error:
             return FlowResult(
                 outcome=Outcome.ERROR,
@@ -166,6 +164,29 @@ class CustomerFlow:
                 backend_message=getattr(error, "backend_message", None),
                 error=error_info(error),
             )
+
+    async def deliver(
+        self,
+        message: ErpAccountDetailsMessage | ErpAccountsMessage,
+        decision: RouteDecision,
+        trace: Trace,
+        *,
+        message_id: str,
+    ) -> FlowResult:
+        """Send a routed package message to its target (not for discards); errors are raised.
+
+        The native customer flow builds the same messages from Dataverse rows and hands them
+        here, so both flows share one S/4 sales-area create/update and one IDoc path.
+        ``message_id`` seeds the IDoc's ``SapMessageId``.
+        """
+        if decision.route == Route.S4HC:
+            assert isinstance(message, ErpAccountDetailsMessage)
+            return await self._to_s4(
+                message, sales_area_key(message, self.options.s4_mapping), trace
+            )
+        if decision.route == Route.DISCARD:
+            raise ValueError(f"a discarded message is not delivered: {decision.reason}")
+        return await self._to_erp(message, decision, trace, message_id=message_id)
 
     async def _to_s4(
         self, message: ErpAccountDetailsMessage, key: SalesAreaKey, trace: Trace
