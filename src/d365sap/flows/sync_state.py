@@ -1,0 +1,124 @@
+"""What the native customer flow remembers between messages, in the message store's database.
+
+:class:`AppliedDigests` — per Dataverse row (ERP account detail or ERP account), a digest of
+the data last applied to SAP. Every change of an account brings a message, and so does the
+flow's own write-back (the customer number, the status): without a memory the write-back would
+be sent to SAP again and again. A record whose digest is unchanged is not sent again; its
+write-back is only repaired if the row lacks it. Digests live in the ``source_versions`` table
+under the source ``dataverse_customer:applied`` (row id → digest), next to the change loader's
+own versions but under a name no checkpoint uses.
+
+:class:`NumberCounter` — a durable counter for customer numbers d365sap chooses itself (an
+external number range in SAP ERP): one atomic increment per number, so no two customers are
+ever given the same one, across processes and restarts. It uses the ``counters`` table, one row
+per range.
+
+Both are synchronous like the store; async callers use ``MessageStore.call``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from d365sap.config_create import CustomerNumberRange
+from d365sap.engine.store import MessageStore
+from d365sap.engine.tables import CounterRow, SourceVersionRow
+
+VERSIONS = cast(Table, SourceVersionRow.__table__)
+COUNTERS = cast(Table, CounterRow.__table__)
+APPLIED_SOURCE = "dataverse_customer:applied"
+DELETED = "deleted"
+"""The digest recorded for a sales area whose deletion was carried out."""
+
+
+def digest(*parts: Any) -> str:
+    """SHA-256 (hex) of ``parts`` as canonical JSON: the same data, the same digest."""
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _insert(store: MessageStore) -> Any:
+    return postgresql.insert if store.engine.dialect.name == "postgresql" else sqlite.insert
+
+
+class AppliedDigests:
+    """Digest of the data last applied to SAP, per Dataverse row id."""
+
+    def __init__(self, store: MessageStore, source: str = APPLIED_SOURCE) -> None:
+        self.store = store
+        self.source = source
+
+    def get(self, row_id: str) -> str | None:
+        """The digest recorded for ``row_id``, if any."""
+        with self.store.sessions() as session:
+            value = session.execute(
+                select(VERSIONS.c.version).where(
+                    VERSIONS.c.source == self.source, VERSIONS.c.row_id == row_id.lower()
+                )
+            ).scalar_one_or_none()
+        return None if value is None else str(value)
+
+    def put(self, entries: Sequence[tuple[str, str]]) -> None:
+        """Record ``(row_id, digest)`` pairs in one transaction (replacing older digests)."""
+        if not entries:
+            return
+        now = datetime.now(UTC)
+        statement = _insert(self.store)(VERSIONS)
+        statement = statement.on_conflict_do_update(
+            index_elements=[VERSIONS.c.source, VERSIONS.c.row_id],
+            set_={"version": statement.excluded.version, "seen_at": statement.excluded.seen_at},
+        )
+        rows = [
+            {
+                "source": self.source,
+                "row_id": row_id.lower(),
+                "version": value,
+                "pass_id": None,
+                "seen_at": now,
+            }
+            for row_id, value in dict(entries).items()
+        ]
+        with self.store.write() as session:
+            session.execute(statement, rows)
+
+    def forget(self, row_id: str) -> None:
+        """Drop the digest of ``row_id``: its next message is sent whatever it holds."""
+        with self.store.write() as session:
+            session.execute(
+                delete(VERSIONS).where(
+                    VERSIONS.c.source == self.source, VERSIONS.c.row_id == row_id.lower()
+                )
+            )
+
+
+class NumberCounter:
+    """Hands out the numbers of one external customer number range, each exactly once."""
+
+    def __init__(self, store: MessageStore, numbers: CustomerNumberRange) -> None:
+        self.store = store
+        self.numbers = numbers
+        # One counter per range: configuring another range starts at that range's first number.
+        self.name = f"kunnr:{int(numbers.from_)}-{int(numbers.to)}"[:32]
+
+    def next_number(self) -> str:
+        """The next unused number of the range; ``ValueError`` once the range is exhausted."""
+        with self.store.write() as session:
+            session.execute(
+                _insert(self.store)(COUNTERS)
+                .values(name=self.name, value=0)
+                .on_conflict_do_nothing(index_elements=[COUNTERS.c.name])
+            )
+            drawn = session.execute(
+                update(COUNTERS)
+                .where(COUNTERS.c.name == self.name)
+                .values(value=COUNTERS.c.value + 1)
+                .returning(COUNTERS.c.value)
+            ).scalar_one()
+        return self.numbers.number(int(drawn) - 1)
