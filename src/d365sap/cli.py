@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from d365sap.cli_load import load_app
 from d365sap.cli_messages import messages_app
 from d365sap.config import Settings, load_settings
 from d365sap.errors import ConfigError
@@ -24,6 +25,7 @@ app = typer.Typer(
 config_app = typer.Typer(no_args_is_help=True, help="Inspect and validate the configuration.")
 app.add_typer(config_app, name="config")
 app.add_typer(messages_app, name="messages")
+app.add_typer(load_app, name="load")
 
 console = Console()
 err_console = Console(stderr=True)
