@@ -229,13 +229,14 @@ async def _submit_all(load: CustomerLoad, *, restart: bool) -> LoadRun:
         transient=False,
     ) as progress:
         task = progress.add_task(
-            "accounts submitted", total=total, completed=run.accounts_before, note=""
+            "accounts read", total=total, completed=run.accounts_before, note=""
         )
-        counts = {"submitted": run.submitted_before, "duplicates": 0}
+        counts = {"submitted": run.submitted_before, "duplicates": 0, "without": 0}
 
         async def on_page(page: PageDone) -> None:
             counts["submitted"] += page.submitted
             counts["duplicates"] += page.duplicates
+            counts["without"] += page.without_erp_data
             progress.advance(task, page.accounts)
             done = progress.tasks[task].completed
             if total is not None and done > total:  # Dataverse counts to 5000 at most
@@ -243,6 +244,8 @@ async def _submit_all(load: CustomerLoad, *, restart: bool) -> LoadRun:
             note = f"{counts['submitted']} new"
             if counts["duplicates"]:
                 note += f", {counts['duplicates']} already submitted"
+            if counts["without"]:
+                note += f", {counts['without']} without ERP data"
             progress.update(task, note=note)
 
         try:

@@ -1,10 +1,11 @@
 """The initial load of customers from Dataverse: one message per account, resumable by page.
 
 ``d365sap load customers`` (``cli_load.py``) drives this module. It pages through the accounts
-that have ERP data in Dataverse (``sap_account_sap_erpaccount/any()``, and the operator's
-``--filter``), submits one :class:`~d365sap.flows.dataverse_messages.DataverseChange`
-(``table=account``, ``change=Load``, ``source=load``) per account to the native customer flow,
-and saves a checkpoint after every page:
+(all of them, or those of the operator's ``--filter``), passes over those without ERP data (no
+``sap_erpaccount`` row: nothing for SAP), submits one
+:class:`~d365sap.flows.dataverse_messages.DataverseChange` (``table=account``, ``change=Load``,
+``source=load``) per account to the native customer flow, and saves a checkpoint after every
+page:
 
 - **Run.** A load is a run with its own id; its messages carry the source id
   ``load:<run>:<account id>``. A page submitted again (the process was killed after submitting
@@ -46,7 +47,12 @@ from d365sap.flows.dataverse_messages import (
 )
 
 ENTITY_SET = "accounts"
-HAS_ERP_DATA = "sap_account_sap_erpaccount/any()"
+ERP_ACCOUNTS = "sap_account_sap_erpaccount"
+FIRST_PAGE_OPTIONS = (
+    ("$select", "accountid"),
+    ("$expand", f"{ERP_ACCOUNTS}($select=sap_erpaccountid)"),
+    ("$orderby", "accountid"),
+)
 CHECKPOINT_PREFIX = "load:customers:"
 
 
@@ -61,11 +67,24 @@ def run_prefix(run_id: str) -> str:
     return f"load:{run_id}:"
 
 
-def account_filter(user_filter: str | None) -> str:
-    """The ``$filter`` of the load: accounts with ERP data, and the operator's condition."""
+def first_page(user_filter: str | None) -> str:
+    """The query of the first page (below the service root): every account the filter selects,
+    with the ids of its ERP accounts.
+
+    Accounts without ERP accounts are passed over by the load itself rather than by a
+    ``sap_account_sap_erpaccount/any()`` filter: the expanded ids cost Dataverse little, and a
+    lambda over a large table is what a query should not ask for page after page.
+    """
+    options = list(FIRST_PAGE_OPTIONS)
     if user_filter and user_filter.strip():
-        return f"({user_filter.strip()}) and {HAS_ERP_DATA}"
-    return HAS_ERP_DATA
+        options.append(("$filter", user_filter.strip()))
+    return f"{ENTITY_SET}?{query_string(options)}"
+
+
+def has_erp_data(row: dict[str, Any]) -> bool:
+    """Whether the account has at least one ERP account (a customer master in some SAP system)."""
+    related = row.get(ERP_ACCOUNTS)
+    return isinstance(related, list) and bool(related)
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,7 @@ class PageDone:
     accounts: int
     submitted: int
     duplicates: int
+    without_erp_data: int
     next_link: str | None
 
 
@@ -111,7 +131,7 @@ class CustomerLoad:
         self.intake = intake
         self.checkpoints = checkpoints
         self.user_filter = user_filter
-        self.filter = account_filter(user_filter)
+        self.query = first_page(user_filter)
         self.dry_run = dry_run
         self.page_size = page_size
         self.name = checkpoint_name(user_filter, dry_run=dry_run)
@@ -158,8 +178,12 @@ class CustomerLoad:
         self._current = await self._call(lambda: self.checkpoints.save(current, advance))
 
     async def count(self) -> int | None:
-        """How many accounts the load will read, if Dataverse says (it counts to 5000 at most)."""
-        query = self.client.url(f"{ENTITY_SET}/$count?{query_string([('$filter', self.filter)])}")
+        """How many accounts the load will read (with or without ERP data), if Dataverse says.
+
+        Dataverse counts to 5000 at most: beyond that the number is a lower bound.
+        """
+        options = [("$filter", self.user_filter.strip())] if self.user_filter else []
+        query = self.client.url(f"{ENTITY_SET}/$count?{query_string(options)}".rstrip("?"))
         response = await self.client.send(
             "GET",
             query,
@@ -185,16 +209,13 @@ class CustomerLoad:
     async def _pages(
         self, run: LoadRun, start: str | None, on_page: Callable[[PageDone], Awaitable[None]]
     ) -> None:
-        pages = self.client.pages(
-            ENTITY_SET,
-            select=["accountid"],
-            filter=self.filter,
-            orderby=["accountid"],
-            page_size=self.page_size,
-            start=start,
-        )
+        # The first page's query goes in as the link to start from: it carries an $expand,
+        # which the client's query builder does not offer.
+        link = start or self.client.url(self.query)
+        pages = self.client.pages(ENTITY_SET, page_size=self.page_size, start=link)
         async for page in pages:
-            submitted, duplicates = await self._submit(run, page.rows)
+            rows = [row for row in page.rows if has_erp_data(row)]
+            submitted, duplicates = await self._submit(run, rows)
             current = self._current
             assert current is not None
             end = page.next_link is None
@@ -211,7 +232,8 @@ class CustomerLoad:
                     passes=1 if end else 0,
                 )
             )
-            await on_page(PageDone(len(page.rows), submitted, duplicates, page.next_link))
+            skipped = len(page.rows) - len(rows)
+            await on_page(PageDone(len(page.rows), submitted, duplicates, skipped, page.next_link))
 
     async def _submit(self, run: LoadRun, rows: list[dict[str, Any]]) -> tuple[int, int]:
         changes: list[tuple[DataverseChange, str]] = []
