@@ -103,3 +103,39 @@ def test_dry_run_plans() -> None:
     }
     [entry] = entries(message(1, "done", plan))
     assert (entry.category, entry.reason) == ("failed", "account.address1_country: required")
+
+
+def test_native_flow_records_per_target() -> None:
+    result = {
+        "outcome": "error",
+        "account_id": "a",
+        "error": {"type": "PermanentError", "message": "IDoc status 51"},
+        "records": [
+            {"table": "sap_erpaccountdetail", "id": "d1", "action": "created", "target": "S4HC"},
+            {"table": "sap_erpaccount", "id": "e1", "action": "unchanged", "target": "ECC"},
+            {
+                "table": "sap_erpaccountdetail",
+                "id": "d2",
+                "action": "error",
+                "target": "ECC",
+                "error": {"type": "PermanentError", "message": "IDoc status 51: KTOKD"},
+            },
+        ],
+    }
+    found = entries(message(1, "failed", result, error="IDoc status 51"))
+    assert [(e.target, e.category, e.reason) for e in found] == [
+        ("S4HC", "created", None),
+        ("ECC", "skipped", None),
+        ("ECC", "failed", "IDoc status 51: KTOKD"),
+    ]
+    planned = {
+        "outcome": "discarded",
+        "records": [
+            {"action": "planned", "target": "S4HC", "reason": "would create the customer"},
+            {"action": "planned", "target": "ECC", "reason": "would send the changes"},
+            {"action": "discarded", "target": "ECC", "reason": "erpsystemtype SAP"},
+        ],
+    }
+    found = entries(message(2, "done", planned))
+    assert [e.category for e in found] == ["created", "updated", "skipped"]
+    assert found[2].reason == "erpsystemtype SAP"

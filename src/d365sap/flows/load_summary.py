@@ -1,9 +1,11 @@
 """What a load's messages came to: created, updated, failed and skipped per target system.
 
 ``d365sap load customers`` ends with this summary. Each settled message is read from its stored
-result: the flow's outcome per target (a message of one account may reach several targets,
-listed under ``results``), SAP's or the mapping's reason for a failure, the discard reason for a
-skip. A dry run's results are plans (``would_create``, ``invalid`` …) and count the same way.
+result: a message of the native flow covers one account, and its result lists one line per
+record (``records``: each ERP account detail and ERP account, with its ``action`` and target);
+a result without such lines counts as one line with its ``outcome``. Failures keep SAP's or the
+mapping's reason, skips the discard reason. A dry run's lines are plans (``planned`` with a
+reason saying what would happen, ``would_create``, ``invalid`` …) and count the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ CATEGORIES = (CREATED, UPDATED, FAILED_CATEGORY, SKIPPED, PENDING)
 
 _FAILING_PLANS = frozenset({"invalid", "would_fail", "check_failed", "unsupported", "error"})
 _SKIPPING = frozenset({"discarded", "skipped", "ignored", "unchanged", "superseded"})
-_NESTED = ("results", "targets")
+_NESTED = ("records", "results", "targets")
+_PLANNED = "planned"
 
 
 @dataclass(frozen=True)
@@ -103,9 +106,11 @@ def _reason(part: Mapping[str, Any]) -> str | None:
     )
 
 
-def category_of(outcome: str | None, ok: object = None) -> str:
-    """The summary's category for a flow outcome (or a dry run's plan)."""
+def category_of(outcome: str | None, ok: object = None, reason: str | None = None) -> str:
+    """The summary's category for a flow outcome (or a dry run's plan and its reason)."""
     value = (outcome or "").lower()
+    if value == _PLANNED:
+        value = "would_create" if "create" in (reason or "").lower() else "would_update"
     if ok is False or value in _FAILING_PLANS:
         return FAILED_CATEGORY
     if value in _SKIPPING or value.startswith("would_skip") or value.startswith("would_discard"):
@@ -125,6 +130,14 @@ def _parts(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [result]
 
 
+def _outcome(part: Mapping[str, Any]) -> str | None:
+    return _text(part.get("action")) or _text(part.get("outcome"))
+
+
+def _category(part: Mapping[str, Any], fallback: str | None = None) -> str:
+    return category_of(_outcome(part) or fallback, part.get("ok"), _text(part.get("reason")))
+
+
 def _target(part: Mapping[str, Any], message: RunMessage) -> str:
     return _text(part.get("target")) or _text(part.get("route")) or message.route or "-"
 
@@ -138,7 +151,7 @@ def entries(message: RunMessage) -> list[Entry]:
 
     if message.status == FAILED:
         parts = _parts(result)
-        marked = [(p, category_of(_text(p.get("outcome")), p.get("ok"))) for p in parts]
+        marked = [(p, _category(p)) for p in parts]
         if not any(category == FAILED_CATEGORY for _, category in marked):
             return [entry(result, FAILED_CATEGORY, _reason(result) or message.error or "failed")]
         return [
@@ -157,7 +170,7 @@ def entries(message: RunMessage) -> list[Entry]:
         return [entry(result, PENDING, message.status)]
     found: list[Entry] = []
     for part in _parts(result):
-        category = category_of(_text(part.get("outcome")) or message.outcome, part.get("ok"))
+        category = _category(part, message.outcome)
         reason = _reason(part) if category in (FAILED_CATEGORY, SKIPPED) else None
         found.append(entry(part, category, reason))
     return found
