@@ -21,6 +21,11 @@ from d365sap.engine.store import MessageStore
 from d365sap.engine.types import Flow
 from d365sap.engine.waiters import Waiters
 from d365sap.flows.customer import CustomerFlow, CustomerFlowOptions
+from d365sap.flows.dataverse_setup import (
+    DataverseFlowParts,
+    build_dataverse_flow,
+    dataverse_flow_enabled,
+)
 from d365sap.mapping.pii import mask_payload
 from d365sap.mapping.s4_sales_area import S4MappingOptions
 
@@ -51,6 +56,7 @@ def idoc_client(settings: Settings) -> IdocClient:
         content_type=erp.content_type,
         timeout=erp.timeout_seconds,
         verify=erp.verify_tls,
+        status_url=erp.status_url,
     )
 
 
@@ -91,11 +97,15 @@ class Service:
         )
         self.s4 = s4_client(settings)
         self.erp = idoc_client(settings)
-        self.flows: dict[str, Flow] = {
-            "customer": CustomerFlow(
-                s4=self.s4, erp=self.erp, options=customer_flow_options(settings)
+        customers = CustomerFlow(s4=self.s4, erp=self.erp, options=customer_flow_options(settings))
+        self.flows: dict[str, Flow] = {"customer": customers}
+        # The native Dataverse customer flow, when a [dataverse] section is configured.
+        self.dataverse: DataverseFlowParts | None = None
+        if dataverse_flow_enabled(settings):
+            self.dataverse = build_dataverse_flow(
+                settings, store=self.store, s4=self.s4, erp=self.erp, customers=customers
             )
-        }
+            self.flows[self.dataverse.flow.name] = self.dataverse.flow
         self.processor = Processor(
             self.store,
             self.flows,
@@ -142,6 +152,8 @@ class Service:
         """Stop workers, close clients, release the store."""
         if self.serve_jobs:
             await self.runtime.stop()
+        if self.dataverse is not None:
+            await self.dataverse.aclose()
         await self.s4.aclose()
         await self.erp.aclose()
         if self._own_store:
