@@ -12,6 +12,7 @@ from types import TracebackType
 from d365sap.config import Settings
 from d365sap.connectors.idoc import IdocClient
 from d365sap.connectors.s4_odata import S4ODataClient
+from d365sap.engine.checkpoints import CheckpointStore
 from d365sap.engine.embedded import EmbeddedRuntime
 from d365sap.engine.intake import Intake
 from d365sap.engine.processor import Processor
@@ -21,6 +22,7 @@ from d365sap.engine.store import MessageStore
 from d365sap.engine.types import Flow
 from d365sap.engine.waiters import Waiters
 from d365sap.flows.customer import CustomerFlow, CustomerFlowOptions
+from d365sap.flows.dataverse_poller import DataversePoller, delta_poller
 from d365sap.flows.dataverse_setup import (
     DataverseFlowParts,
     build_dataverse_flow,
@@ -115,6 +117,16 @@ class Service:
         self.runtime = self._runtime()
         self.serve_jobs = serve_jobs
         self.intake = Intake(self.store, self.flows, self.runtime)
+        # The scheduled delta poll of Dataverse runs where jobs are served (`d365sap serve`).
+        self.poller: DataversePoller | None = None
+        if self.dataverse is not None and serve_jobs:
+            self.poller = delta_poller(
+                settings.dataverse_triggers,
+                intake=self.intake,
+                checkpoints=CheckpointStore(self.store),
+                client=self.dataverse.client,
+                rebaseline_cap=settings.dataverse.rebaseline_max_rows,
+            )
         self.waiters = Waiters(self.store)
         self.processor.on_settled(self.waiters.notify)
 
@@ -147,9 +159,13 @@ class Service:
         self.waiters.bind(asyncio.get_running_loop())
         if self.serve_jobs:
             await self.runtime.start()
+        if self.poller is not None:
+            self.poller.start()
 
     async def stop(self) -> None:
         """Stop workers, close clients, release the store."""
+        if self.poller is not None:
+            await self.poller.stop()
         if self.serve_jobs:
             await self.runtime.stop()
         if self.dataverse is not None:

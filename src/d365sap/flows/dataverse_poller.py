@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import structlog
 
-from d365sap.config_triggers import ENTITY_SETS
+from d365sap.config_triggers import ENTITY_SETS, DataverseTriggerSettings
 from d365sap.connectors.dataverse import DataverseClient
 from d365sap.connectors.dataverse_feed import DataverseFeed, row_identity
 from d365sap.engine.change_loader import ChangeBatch, ChangeLoader, LoadReport
@@ -243,3 +243,30 @@ class DataversePoller:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def delta_poller(
+    settings: DataverseTriggerSettings,
+    *,
+    intake: Intake,
+    checkpoints: CheckpointStore,
+    client: DataverseClient,
+    rebaseline_cap: int,
+    page_size: int | None = None,
+) -> DataversePoller | None:
+    """The poll configured in ``[dataverse_triggers]``, or None when it is switched off."""
+    if not settings.poll:
+        return None
+    polls = [
+        TablePoll(
+            ChangeTable(table),
+            intake=intake,
+            checkpoints=checkpoints,
+            client=client,
+            initial=settings.poll_initial,
+            rebaseline_cap=rebaseline_cap,
+            page_size=page_size,
+        )
+        for table in settings.poll_tables
+    ]
+    return DataversePoller(polls, interval_seconds=settings.poll_interval_seconds)
