@@ -3,10 +3,11 @@
 **What** (:func:`plan_write_back`). The SAP customer number, the sync status, the last error,
 the time and the message id go to the ERP account detail (general data: to the ERP account);
 optionally the number to the ERP account's ``sap_number`` and the account's ``accountnumber``.
-Only what differs from the row as read is written, and a record that was not sent to SAP gets
-at most its status, error and number repaired: every write-back comes back as a change (webhook
-or change tracking), and writing only differences is what lets that echo end after one round
-(its records are unchanged, so nothing differs, so nothing is written).
+A record sent to SAP always gets its time and message id, plus the number, status and error
+where they differ from the row as read; a record that was not sent gets at most those three
+repaired, and nothing when they already hold. Every write-back comes back as a change (webhook
+or change tracking): its records are unchanged and their columns already right, so nothing is
+written and the echo ends after one round.
 
 **How** (:class:`WriteBackBuffer`). Write-backs of messages running at the same time share
 ``$batch`` requests: each message submits its operations and awaits their results; the buffer
@@ -110,10 +111,12 @@ class WriteBackPlanner:
         if record.kind == "sales_area" and outcome.result.customer:
             wanted[cols.customer_number_column] = outcome.result.customer
         changed = _differing(record.row, wanted)
-        if not changed:
-            return {}
         if outcome.action in SENT_ACTIONS:
+            # Sent to SAP: always recorded (time, message). Its echo is unchanged and differs in
+            # nothing, so it is not written back again.
             changed[cols.synced_on_column] = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        elif not changed:
+            return {}
         changed[cols.message_id_column] = message_id
         return {name: value for name, value in changed.items() if name}
 
