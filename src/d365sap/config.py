@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from d365sap.config_create import ErpCreateSettings, S4CreateSettings
 from d365sap.config_dataverse_flow import DataverseFlowSettings
+from d365sap.config_sales_orders import SalesOrderSettings
 from d365sap.config_triggers import DataverseTriggerSettings
 from d365sap.emulators.settings import EmulatorsSettings
 from d365sap.errors import ConfigError
@@ -218,7 +219,7 @@ class RuntimeSettings(_Section):
         default=False, description="answer 202 at once (also per request: Prefer: respond-async)"
     )
     concurrency: dict[str, int] = Field(
-        default_factory=lambda: {"s4hc": 8, "erp": 4, "default": 4},
+        default_factory=lambda: {"s4hc": 8, "erp": 4, "sales_orders": 40, "default": 4},
         description="messages processed at once per target system",
     )
     poll_interval_seconds: float = Field(
@@ -384,6 +385,7 @@ class Settings(BaseSettings):
     dataverse: DataverseSettings = Field(default_factory=DataverseSettings)
     dataverse_triggers: DataverseTriggerSettings = Field(default_factory=DataverseTriggerSettings)
     dataverse_flow: DataverseFlowSettings = Field(default_factory=DataverseFlowSettings)
+    sales_orders: SalesOrderSettings = Field(default_factory=SalesOrderSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     emulators: EmulatorsSettings = Field(default_factory=EmulatorsSettings)
@@ -414,6 +416,7 @@ class Settings(BaseSettings):
         problems = self.s4.secret_problems("s4") + self.erp.secret_problems("erp")
         problems += self.dataverse.secret_problems()
         problems += self.dataverse_triggers.secret_problems()
+        problems += self.sales_orders.all_secret_problems()
         for index, user in enumerate(self.inbound.users):
             problems += user.secret_problems(f"inbound.users.{index}")
         return problems
