@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, cast, runtime_checkable
 
 import anyio.to_thread
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from d365sap.engine.dry_run import UNSUPPORTED, DryRun, DryRunFlow, DryRunReport
 from d365sap.engine.guard import newer_applied
-from d365sap.engine.queue import DOING
+from d365sap.engine.queue import DOING, remove_job
 from d365sap.engine.runtime import Enqueuer, JobRequest
 from d365sap.engine.store import MessageStore, keep_first_version, payload_hash
 from d365sap.engine.tables import JobRow, MessageRow, MessageVersionRow
@@ -254,7 +254,7 @@ class MessageOperations:
             _, before = self._guarded_update(
                 session, "discard", message_id, DISCARDABLE, values, force=False
             )
-            session.execute(delete(JobRow).where(JobRow.message_id == message_id))
+            remove_job(session, message_id)
             return ActionResult(message_id, "discard", True, before, DISCARDED, reason)
 
         return self._transaction("discard", message_id, change)
@@ -394,7 +394,7 @@ class MessageOperations:
                 self._redescribe(row, payload)
             if (row.queue, row.lock_key) != (old_queue, old_lock):
                 # the job must follow the message to its new queue and key order
-                session.execute(delete(JobRow).where(JobRow.message_id == message_id))
+                remove_job(session, message_id)
             lock_key = row.lock_key or row.id
             self.enqueuer.enqueue(
                 session, JobRequest(message_id=row.id, queue=row.queue, lock_key=lock_key)

@@ -4,6 +4,14 @@ A job may start when its time has come and no earlier job of the same lock key i
 table (queued, waiting for a retry, or running): messages of one business key are processed one at
 a time in arrival order, a waiting retry holds back the newer ones, different keys run in parallel.
 A running job holds a lease; a job whose lease ran out (its worker died) goes back to the queue.
+
+Which job heads its key is kept in the row (``blocked``): a job is inserted blocked when its key
+already has one, and removing a job unblocks the next of its key. Claiming then reads only
+unblocked rows through an index, so its cost does not grow with the depth of the queue (reading
+the heads with GROUP BY over every queued job did, and a benchmark with ten thousand queued
+messages spent more on claiming than on sending). The claim still checks that no earlier job of
+the key exists, and the heartbeat's recovery repairs any head left blocked, so ordering never
+depends on the flag alone.
 """
 
 from __future__ import annotations
@@ -13,8 +21,22 @@ from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, insert, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from d365sap.engine.runtime import DbHandle, JobRequest
 from d365sap.engine.tables import JobRow
@@ -28,33 +50,59 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-# The head of each lock key (its oldest job) is the only one that may run; of those, the due
-# ones in queue order. Reading heads with GROUP BY over the lock-key index stays cheap when one
-# key has thousands of queued jobs, where a per-row "no earlier job" test would not.
-_HEADS = select(func.min(JobRow.id)).group_by(JobRow.lock_key).scalar_subquery()
+JOBS = cast(Table, JobRow.__table__)
+_EARLIER = aliased(JobRow)
+# Statements built once: SQLAlchemy then reuses their compiled form on every execution.
 _CANDIDATES = (
     select(JobRow.id, JobRow.message_id, JobRow.queue)
-    .where(JobRow.id.in_(_HEADS))
-    .where(JobRow.status == TODO, JobRow.run_at <= bindparam("now"))
+    .where(JobRow.blocked == false(), JobRow.status == TODO, JobRow.run_at <= bindparam("now"))
+    .where(~exists().where(_EARLIER.lock_key == JobRow.lock_key, _EARLIER.id < JobRow.id))
     .order_by(JobRow.id)
     .limit(bindparam("limit"))
 )
-
-
-JOBS = cast(Table, JobRow.__table__)
-# Statements built once: SQLAlchemy then reuses their compiled form on every execution.
 _REQUEUE = (
     update(JOBS)
     .where(JOBS.c.message_id == bindparam("mid"))
     .values(status=TODO, run_at=bindparam("run_at"), locked_by=None, lease_until=None)
 )
 _INSERT = insert(JOBS)
-_FINISH = delete(JOBS).where(JOBS.c.message_id == bindparam("mid"))
+_KEY_OF = select(JOBS.c.lock_key).where(JOBS.c.message_id == bindparam("mid"))
+_KEY_HAS_JOB = select(JOBS.c.id).where(JOBS.c.lock_key == bindparam("key")).limit(1)
+_REMOVE = delete(JOBS).where(JOBS.c.message_id == bindparam("mid"))
+_UNBLOCK_NEXT = (
+    update(JOBS)
+    .where(
+        JOBS.c.id
+        == select(func.min(JOBS.c.id)).where(JOBS.c.lock_key == bindparam("key")).scalar_subquery(),
+        JOBS.c.blocked == true(),
+    )
+    .values(blocked=False)
+)
+_REPAIR_HEADS = (
+    update(JOBS)
+    .where(
+        JOBS.c.blocked == true(),
+        JOBS.c.id.in_(select(func.min(JOBS.c.id)).group_by(JOBS.c.lock_key)),
+    )
+    .values(blocked=False)
+)
 _MARK_RUNNING = (
     update(JOBS)
     .where(JOBS.c.id.in_(bindparam("ids", expanding=True)), JOBS.c.status == TODO)
     .values(status=DOING, locked_by=bindparam("worker"), lease_until=bindparam("lease_until"))
 )
+_KEY_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
+
+
+def _serialise_key(session: DbHandle, lock_key: str) -> None:
+    """On PostgreSQL, one transaction at a time may add or remove jobs of ``lock_key``.
+
+    Otherwise a job inserted while the head of its key is being removed could miss the
+    unblocking. SQLite has one writer at a time anyway.
+    """
+    dialect = session.dialect if isinstance(session, Connection) else session.get_bind().dialect
+    if dialect.name == "postgresql":
+        session.execute(_KEY_LOCK, {"key": lock_key})
 
 
 def add_job(session: DbHandle, job: JobRequest) -> None:
@@ -64,6 +112,8 @@ def add_job(session: DbHandle, job: JobRequest) -> None:
         requeued = session.execute(_REQUEUE, {"mid": job.message_id, "run_at": run_at})
         if requeued.rowcount:  # type: ignore[attr-defined]
             return
+    _serialise_key(session, job.lock_key)
+    blocked = session.execute(_KEY_HAS_JOB, {"key": job.lock_key}).first() is not None
     session.execute(
         _INSERT,
         {
@@ -73,13 +123,24 @@ def add_job(session: DbHandle, job: JobRequest) -> None:
             "status": TODO,
             "run_at": run_at,
             "created_at": _now(),
+            "blocked": blocked,
         },
     )
 
 
+def remove_job(session: DbHandle, message_id: str) -> None:
+    """Remove the job of ``message_id`` (if any) and let the next job of its key run."""
+    lock_key = session.execute(_KEY_OF, {"mid": message_id}).scalar()
+    if lock_key is None:
+        return
+    _serialise_key(session, lock_key)
+    session.execute(_REMOVE, {"mid": message_id})
+    session.execute(_UNBLOCK_NEXT, {"key": lock_key})
+
+
 def finish_job(session: DbHandle, message_id: str) -> None:
     """Remove the job of a settled message, in the caller's transaction."""
-    session.execute(_FINISH, {"mid": message_id})
+    remove_job(session, message_id)
 
 
 def retry_job(session: DbHandle, message_id: str, run_at: datetime) -> None:
@@ -147,7 +208,7 @@ class JobQueue:
     def finish(self, message_id: str) -> None:
         """The message is settled: remove its job."""
         with self._write() as session:
-            finish_job(session, message_id)
+            remove_job(session, message_id)
 
     def retry_at(self, message_id: str, run_at: datetime) -> None:
         """Put the job back to wait until ``run_at`` (it keeps its place in its key's order)."""
@@ -166,7 +227,11 @@ class JobQueue:
             )
 
     def recover(self, *, all_running: bool = False) -> int:
-        """Return jobs of dead workers (expired lease, or every running job) to the queue."""
+        """Return jobs of dead workers (expired lease, or every running job) to the queue.
+
+        Also unblocks any job that heads its key but is still marked blocked (the flag is an
+        index for claiming, this keeps a slip in it from holding a key back for long).
+        """
         condition = JobRow.status == DOING
         if not all_running:
             condition = and_(condition, JobRow.lease_until < _now())
@@ -176,13 +241,17 @@ class JobQueue:
                 .where(condition)
                 .values(status=TODO, locked_by=None, lease_until=None)
             )
+            session.execute(_REPAIR_HEADS)
             return int(result.rowcount)  # type: ignore[attr-defined]
 
     def next_run_at(self) -> datetime | None:
         """When the earliest waiting job is due (to sleep no longer than needed)."""
         with self._sessions() as session:
             value = session.scalar(
-                select(JobRow.run_at).where(JobRow.status == TODO).order_by(JobRow.run_at).limit(1)
+                select(JobRow.run_at)
+                .where(JobRow.blocked == false(), JobRow.status == TODO)
+                .order_by(JobRow.run_at)
+                .limit(1)
             )
         if value is None:
             return None
