@@ -35,7 +35,7 @@ from d365sap.flows.customer_creation import ECC_TARGET, S4_TARGET
 from d365sap.flows.dataverse_assembly import AccountSnapshot
 from d365sap.flows.dataverse_result import RecordAction, RecordOutcome, RecordResult
 from d365sap.flows.result import error_info
-from d365sap.flows.sync_state import DELETED, AppliedDigests
+from d365sap.flows.sync_state import DELETED, Applied, AppliedDigests
 from d365sap.mapping.routing import ECC_SYSTEM_TYPE, S4HC_SYSTEM_TYPE, Route, RouteDecision
 from d365sap.model.crm import ErpAccountDetail, ErpAccountDetailsMessage, LinkedErpOrg
 
@@ -146,7 +146,7 @@ class DeletionHandler:
         for deleted in gone:
             detail_id = deleted.detail_id
             done = await self.store.call(functools.partial(self.applied.get, detail_id))
-            if done == DELETED:
+            if done is not None and done.action == DELETED:
                 continue
             outcomes.append(
                 await self._handle(deleted, trace, message_id=message_id, dry_run=dry_run)
@@ -166,7 +166,7 @@ class DeletionHandler:
         if self.on_delete == "ignore":
             reason = f"deleted in Dataverse; {where} is left as it is in SAP (on_delete = ignore)"
             result = RecordResult(action=RecordAction.DISCARDED, reason=reason, **common)
-            return await self._settled(deleted, result, dry_run)
+            return await self._settled(deleted, result, dry_run, message_id)
         if dry_run:
             reason = f"deleted in Dataverse: would set the deletion flag of {where}"
             result = RecordResult(action=RecordAction.PLANNED, reason=reason, **common)
@@ -176,7 +176,7 @@ class DeletionHandler:
             if deleted.s4 and not await self._s4_sales_area_exists(deleted):
                 reason = f"deleted in Dataverse; {where} does not exist in S/4HANA Cloud"
                 result = RecordResult(action=RecordAction.SKIPPED, reason=reason, **common)
-                return await self._settled(deleted, result, dry_run)
+                return await self._settled(deleted, result, dry_run, message_id)
             sent = await self.customers.deliver(
                 deletion_message(deleted),
                 RouteDecision(route, "ERP account detail deleted in Dataverse"),
@@ -193,14 +193,14 @@ class DeletionHandler:
             reason=f"deleted in Dataverse: deletion flag set on {where}",
             **common,
         )
-        return await self._settled(deleted, result, dry_run)
+        return await self._settled(deleted, result, dry_run, message_id)
 
     async def _settled(
-        self, deleted: DeletedArea, result: RecordResult, dry_run: bool
+        self, deleted: DeletedArea, result: RecordResult, dry_run: bool, message_id: str
     ) -> RecordOutcome:
         """Remember that this deletion was handled, so later messages leave it alone."""
         if not dry_run:
-            entries = [(deleted.detail_id, DELETED)]
+            entries = [Applied(deleted.detail_id, "", DELETED, message_id)]
             await self.store.call(functools.partial(self.applied.put, entries))
         return RecordOutcome(None, result)
 

@@ -32,7 +32,7 @@ from d365sap.flows.customer_creation import ECC_TARGET, S4_TARGET, CustomerCreat
 from d365sap.flows.dataverse_assembly import AccountSnapshot, SyncRecord
 from d365sap.flows.dataverse_result import RecordAction, RecordOutcome, RecordResult
 from d365sap.flows.result import Outcome, error_info
-from d365sap.flows.sync_state import AppliedDigests, digest
+from d365sap.flows.sync_state import Applied, AppliedDigests, digest
 from d365sap.mapping.dataverse_customer import (
     CustomerRows,
     accounts_message,
@@ -45,6 +45,9 @@ from d365sap.mapping.routing import Route, RouteDecision
 from d365sap.model.crm import ErpAccountDetailsMessage, ErpAccountsMessage
 
 RESULT_TARGETS = {S4_TARGET: "s4hc", ECC_TARGET: "erp"}
+_EARLIER = frozenset(
+    {RecordAction.CREATED.value, RecordAction.UPDATED.value, RecordAction.IDOC_SENT.value}
+)
 _ACTIONS = {
     Outcome.CREATED: RecordAction.CREATED,
     Outcome.UPDATED: RecordAction.UPDATED,
@@ -198,16 +201,35 @@ class RecordSyncer:
         created = await self.creator.create(customer, message_id=ctx.message_id, trace=ctx.trace)
         if created.action != "created":
             # Known (registry) or found again after a lost answer: make sure of the sales area.
-            return await self._update(record, rows, decision, target, created.customer, ctx)
+            outcome = await self._update(record, rows, decision, target, created.customer, ctx)
+            if created.action == "found" and outcome.error is None:
+                outcome.result.action = RecordAction.CREATED
+                outcome.result.business_partner = created.business_partner
+                outcome.result.reason = (
+                    "created by an earlier attempt whose answer was lost; found again by its "
+                    "external reference"
+                )
+            return outcome
+        number = created.customer
         digests = [
-            (record.row_id, self._digest(record, with_number(record, rows, created.customer)))
+            Applied(
+                record.row_id,
+                self._digest(record, with_number(record, rows, number)),
+                RecordAction.CREATED.value,
+                ctx.message_id,
+            )
         ]
         if target == ECC_TARGET and record.kind == "sales_area" and record.erp_account_id:
             general = CustomerRows(account=rows.account, erp_account=rows.erp_account, org=rows.org)
-            numbered = replace(
-                general, erp_account={**rows.erp_account, "sap_number": created.customer}
+            numbered = replace(general, erp_account={**rows.erp_account, "sap_number": number})
+            digests.append(
+                Applied(
+                    record.erp_account_id,
+                    self._general_digest(numbered),
+                    RecordAction.CREATED.value,
+                    ctx.message_id,
+                )
             )
-            digests.append((record.erp_account_id, self._general_digest(numbered)))
         await self.store.call(lambda: self.applied.put(digests))
         return RecordOutcome(
             record,
@@ -257,11 +279,8 @@ class RecordSyncer:
         }
         if not ctx.force:
             applied = await self.store.call(lambda: self.applied.get(record.row_id))
-            if applied == fingerprint:
-                reason = "unchanged since it was last sent to SAP"
-                return RecordOutcome(
-                    record, _result(record, RecordAction.UNCHANGED, reason=reason, **common)
-                )
+            if applied is not None and applied.digest == fingerprint:
+                return RecordOutcome(record, self._already_applied(record, applied, ctx, common))
         if ctx.dry_run:
             return RecordOutcome(
                 record, _result(record, RecordAction.PLANNED, reason="would send", **common)
@@ -270,17 +289,30 @@ class RecordSyncer:
         await self._register(key, number, ctx.message_id)
         sap_id = f"{ctx.message_id}:{record.row_id}:v{ctx.version}"
         sent = await self.customers.deliver(message, decision, ctx.trace, message_id=sap_id)
-        await self.store.call(lambda: self.applied.put([(record.row_id, fingerprint)]))
+        action = _ACTIONS.get(sent.outcome, RecordAction.UPDATED)
+        applied = Applied(record.row_id, fingerprint, action.value, ctx.message_id)
+        await self.store.call(lambda: self.applied.put([applied]))
         return RecordOutcome(
             record,
             _result(
                 record,
-                _ACTIONS.get(sent.outcome, RecordAction.UPDATED),
+                action,
                 idoc_number=sent.idoc_number,
                 reason=f"SapMessageId {stable_message_id(sap_id)}" if sent.idoc_number else None,
                 **common,
             ),
         )
+
+    @staticmethod
+    def _already_applied(
+        record: SyncRecord, applied: Applied, ctx: RunContext, common: dict[str, Any]
+    ) -> RecordResult:
+        """Unchanged; or, for a retry of the message that sent it, what that attempt did."""
+        if applied.message_id == ctx.message_id and applied.action in _EARLIER:
+            reason = "sent to SAP by an earlier attempt of this message"
+            return _result(record, RecordAction(applied.action), reason=reason, **common)
+        reason = "unchanged since it was last sent to SAP"
+        return _result(record, RecordAction.UNCHANGED, reason=reason, **common)
 
     @staticmethod
     def _registry_key(

@@ -4,9 +4,12 @@
 the data last applied to SAP. Every change of an account brings a message, and so does the
 flow's own write-back (the customer number, the status): without a memory the write-back would
 be sent to SAP again and again. A record whose digest is unchanged is not sent again; its
-write-back is only repaired if the row lacks it. Digests live in the ``source_versions`` table
-under the source ``dataverse_customer:applied`` (row id → digest), next to the change loader's
-own versions but under a name no checkpoint uses.
+write-back is only repaired if the row lacks it. With the digest go the message that applied it
+and what it did (``created``, ``updated``, …): a retry of that same message (say, after its
+write-back failed) reports what its earlier attempt did instead of "unchanged". They live in the
+``source_versions`` table under the source ``dataverse_customer:applied`` (row id → digest and
+action as the version, the message id as the pass id), next to the change loader's own versions
+but under a name no checkpoint uses.
 
 :class:`NumberCounter` — a durable counter for customer numbers d365sap chooses itself (an
 external number range in SAP ERP): one atomic increment per number, so no two customers are
@@ -21,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -35,17 +39,38 @@ VERSIONS = cast(Table, SourceVersionRow.__table__)
 COUNTERS = cast(Table, CounterRow.__table__)
 APPLIED_SOURCE = "dataverse_customer:applied"
 DELETED = "deleted"
-"""The digest recorded for a sales area whose deletion was carried out."""
+"""The action recorded for a sales area whose deletion was carried out."""
+_DIGEST_LENGTH = 48  # hex digits kept (192 bits), leaving room for the action in 64 characters
 
 
 def digest(*parts: Any) -> str:
-    """SHA-256 (hex) of ``parts`` as canonical JSON: the same data, the same digest."""
+    """SHA-256 (hex, shortened) of ``parts`` as canonical JSON: the same data, the same digest."""
     text = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:_DIGEST_LENGTH]
 
 
 def _insert(store: MessageStore) -> Any:
     return postgresql.insert if store.engine.dialect.name == "postgresql" else sqlite.insert
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What was last applied to SAP for one row: its digest, the action and the message."""
+
+    row_id: str
+    digest: str
+    action: str
+    message_id: str | None = None
+
+    def version(self) -> str:
+        """As stored: ``<digest>:<action>``."""
+        return f"{self.digest}:{self.action}"
+
+    @classmethod
+    def parse(cls, row_id: str, version: str, message_id: str | None) -> Applied:
+        """From the stored form (a bare digest reads as action ``updated``)."""
+        value, _, action = version.partition(":")
+        return cls(row_id, value, action or "updated", message_id)
 
 
 class AppliedDigests:
@@ -55,41 +80,47 @@ class AppliedDigests:
         self.store = store
         self.source = source
 
-    def get(self, row_id: str) -> str | None:
-        """The digest recorded for ``row_id``, if any."""
+    def get(self, row_id: str) -> Applied | None:
+        """What was recorded for ``row_id``, if anything."""
+        key = row_id.lower()
         with self.store.sessions() as session:
-            value = session.execute(
-                select(VERSIONS.c.version).where(
-                    VERSIONS.c.source == self.source, VERSIONS.c.row_id == row_id.lower()
+            row = session.execute(
+                select(VERSIONS.c.version, VERSIONS.c.pass_id).where(
+                    VERSIONS.c.source == self.source, VERSIONS.c.row_id == key
                 )
-            ).scalar_one_or_none()
-        return None if value is None else str(value)
+            ).first()
+        return None if row is None else Applied.parse(key, str(row.version), row.pass_id)
 
-    def put(self, entries: Sequence[tuple[str, str]]) -> None:
-        """Record ``(row_id, digest)`` pairs in one transaction (replacing older digests)."""
+    def put(self, entries: Sequence[Applied]) -> None:
+        """Record ``entries`` in one transaction (replacing what was recorded before)."""
         if not entries:
             return
         now = datetime.now(UTC)
         statement = _insert(self.store)(VERSIONS)
         statement = statement.on_conflict_do_update(
             index_elements=[VERSIONS.c.source, VERSIONS.c.row_id],
-            set_={"version": statement.excluded.version, "seen_at": statement.excluded.seen_at},
+            set_={
+                "version": statement.excluded.version,
+                "pass_id": statement.excluded.pass_id,
+                "seen_at": statement.excluded.seen_at,
+            },
         )
+        latest = {entry.row_id.lower(): entry for entry in entries}
         rows = [
             {
                 "source": self.source,
-                "row_id": row_id.lower(),
-                "version": value,
-                "pass_id": None,
+                "row_id": row_id,
+                "version": entry.version(),
+                "pass_id": entry.message_id,
                 "seen_at": now,
             }
-            for row_id, value in dict(entries).items()
+            for row_id, entry in latest.items()
         ]
         with self.store.write() as session:
             session.execute(statement, rows)
 
     def forget(self, row_id: str) -> None:
-        """Drop the digest of ``row_id``: its next message is sent whatever it holds."""
+        """Drop what was recorded for ``row_id``: its next message is sent whatever it holds."""
         with self.store.write() as session:
             session.execute(
                 delete(VERSIONS).where(
