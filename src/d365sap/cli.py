@@ -245,6 +245,22 @@ def demo(
                 row.detail,
             )
         console.print(table)
+        native = environment.run_native()
+        if native:
+            flow = Table(title="d365sap demo: native flow, Dynamics (Dataverse) → SAP")
+            for column in ("customer", "account", "SAP system", "SAP number", "status", "detail"):
+                flow.add_column(column, overflow="fold")
+            for line in native:
+                style = "green" if line.status == "synchronized" else "red"
+                flow.add_row(
+                    line.label,
+                    line.account,
+                    line.target,
+                    line.number,
+                    f"[{style}]{line.status}[/]",
+                    line.detail,
+                )
+            console.print(flow)
         urls = Table(title="Running on loopback")
         urls.add_column("what")
         urls.add_column("URL")
@@ -255,6 +271,13 @@ def demo(
             f"{environment.s4_url}/sap/opu/odata/sap/API_BUSINESS_PARTNER/",
         )
         urls.add_row("SAP ERP emulator IDocs", f"{environment.erp_url}/emulator/idocs")
+        if environment.dataverse is not None:
+            urls.add_row(
+                "Dataverse emulator Web API", f"{environment.dataverse.url}/api/data/v9.2/"
+            )
+            urls.add_row(
+                "Dataverse webhook into d365sap", f"{environment.service_url}/webhooks/dataverse"
+            )
         console.print(urls)
         if not once:
             console.print("Press Ctrl-C to stop.")

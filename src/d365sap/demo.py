@@ -1,8 +1,10 @@
-"""``d365sap demo``: the customer flow end to end on loopback, in one process.
+"""``d365sap demo``: the customer flows end to end on loopback, in one process.
 
-Starts the S/4HANA Cloud and SAP ERP emulators and the service, sends the package's example
-messages (plus a changed one, a discarded one and an invalid one) through real HTTP, and shows
-what happened in each system.
+Starts the S/4HANA Cloud, SAP ERP and Dataverse emulators and the service. The legacy part sends
+the package's example messages (plus a changed one, a discarded one and an invalid one) through
+real HTTP and shows what happened in each system. The native part creates customers in
+"Dynamics" (the Dataverse emulator, whose webhooks post to the service) and shows the SAP
+numbers the native flow wrote back (:mod:`d365sap.demo_dataverse`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import httpx2
 from pydantic import SecretStr
 
 from d365sap.config import InboundUser, Settings
+from d365sap.demo_dataverse import ORG_ECC, ORG_S4HC, DataverseDemo
 from d365sap.emulators.erp.app import create_app as create_erp_app
 from d365sap.emulators.s4.app import create_app as create_s4_app
 from d365sap.web.app import create_app as create_service_app
@@ -27,6 +30,7 @@ DEMO_USER = "crm"
 DEMO_PASSWORD = "crm-demo"
 INBOUND_PATH = "/http/CustomerSalesData_CRM_to_S4HC_ERP"
 S4_SERVICE = "/sap/opu/odata/sap/API_BUSINESS_PARTNER"
+STATUS_PATH = "/sap/bc/srt/rfc/sap/zidoc_read_completely/{client}/zidoc_read_completely/binding"
 
 
 def example(name: str) -> bytes:
@@ -76,19 +80,42 @@ class DemoRow:
     detail: str
 
 
+@dataclass
+class NativeRow:
+    """One line of the native flow's table: a customer created in Dynamics, and its SAP number."""
+
+    label: str
+    account: str
+    target: str
+    number: str
+    status: str
+    detail: str
+
+
 class DemoEnvironment:
     """Emulators and service running side by side on loopback."""
 
-    def __init__(self, settings: Settings, *, store_path: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store_path: Path,
+        with_dataverse: bool = True,
+        tls_directory: Path | None = None,
+    ) -> None:
         self.settings = settings
         self.store_path = store_path
         self.servers: list[BackgroundServer] = []
         self.service_url = ""
         self.s4_url = ""
         self.erp_url = ""
+        self.with_dataverse = with_dataverse
+        self.tls_directory = tls_directory
+        self.dataverse: DataverseDemo | None = None
+        self.service_settings: Settings | None = None
 
     def start(self, *, service_port: int | None = None) -> None:
-        """Start both emulators, then the service pointed at them."""
+        """Start the emulators, then the service pointed at them, then Dataverse's webhooks."""
         emu = self.settings.emulators
         s4 = BackgroundServer(
             create_s4_app(emu.s4), host=emu.host, port=emu.s4_port, name="s4-emulator"
@@ -108,6 +135,7 @@ class DemoEnvironment:
         settings.s4.user = s4_user.name
         settings.s4.password = s4_user.password
         settings.erp.idoc_url = f"{erp.url}/sap/bc/srt/idoc?sap-client={emu.erp.sap_client}"
+        settings.erp.status_url = f"{erp.url}{STATUS_PATH.format(client=emu.erp.sap_client)}"
         settings.erp.user = erp_user.name
         settings.erp.password = erp_user.password
         demo_user = InboundUser(
@@ -115,18 +143,53 @@ class DemoEnvironment:
         )
         others = [user for user in settings.inbound.users if user.name != DEMO_USER]
         settings.inbound.users = [*others, demo_user]
+        if self.with_dataverse:
+            self.dataverse = DataverseDemo(self.settings, tls_directory=self.tls_directory)
+            self.dataverse.start()
+            self.dataverse.configure_service(settings)
+        self.service_settings = settings
         port = settings.service.port if service_port is None else service_port
         service = BackgroundServer(
             create_service_app(settings), host=settings.service.host, port=port, name="service"
         ).start()
         self.servers.append(service)
         self.service_url = service.url
+        if self.dataverse is not None:
+            key = settings.dataverse_triggers.key()
+            assert key is not None
+            self.dataverse.register_webhooks(self.service_url, key)
 
     def stop(self) -> None:
         """Stop the servers, service first."""
         for server in reversed(self.servers):
             server.stop()
         self.servers.clear()
+        if self.dataverse is not None:
+            self.dataverse.stop()
+            self.dataverse = None
+
+    def run_native(self, timeout: float = 60.0) -> list[NativeRow]:
+        """Create new customers in Dynamics and wait for the numbers SAP gave them."""
+        dataverse = self.dataverse
+        if dataverse is None:
+            return []
+        customers = [
+            ("New in Dynamics → S/4HANA Cloud", "Harbour Pumps Inc.", ORG_S4HC, "US", "S/4"),
+            ("New in Dynamics → SAP ERP", "Hafen Armaturen GmbH", ORG_ECC, "DE", "SAP ERP"),
+        ]
+        created = [
+            (label, name, target, dataverse.create_customer(name, org=org, country=country))
+            for label, name, org, country, target in customers
+        ]
+        rows = []
+        for label, name, target, ids in created:
+            row = dataverse.wait_for_number(ids.detail, timeout=timeout)
+            number = str(row.get("sap_sapcustomernumber") or "-")
+            error = str(row.get("sap_lasterror") or "")
+            status = "synchronized" if row.get("sap_sapcustomernumber") else "not yet"
+            detail = error or f"written back to sap_erpaccountdetail {ids.detail[:8]}…"
+            rows.append(NativeRow(label, name, target, number, status, detail))
+        return rows
 
     def run_messages(self) -> list[DemoRow]:
         """Send every demo message and describe what each system now holds."""

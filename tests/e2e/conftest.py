@@ -18,15 +18,23 @@ def make_stack(tmp_path: Path) -> Iterator[MakeStack]:
     stacks: list[Stack] = []
 
     def start(**overrides: Any) -> Stack:
+        """A stack; ``dataverse=True`` adds the Dataverse emulator, its webhooks and the flow."""
         settings = Settings()
         settings.emulators.s4_port = 0
         settings.emulators.erp_port = 0
+        settings.emulators.dataverse_port = 0
         settings.erp.control = overrides.pop("control", IdocControlSettings())
+        with_dataverse = bool(overrides.pop("dataverse", False))
         for section, values in overrides.items():
             target = getattr(settings, section)
             for name, value in values.items():
                 setattr(target, name, value)
-        environment = DemoEnvironment(settings, store_path=tmp_path / f"store{len(stacks)}.db")
+        environment = DemoEnvironment(
+            settings,
+            store_path=tmp_path / f"store{len(stacks)}.db",
+            with_dataverse=with_dataverse,
+            tls_directory=tmp_path / "dataverse-tls",
+        )
         environment.start(service_port=0)
         stack = Stack(environment)
         stacks.append(stack)

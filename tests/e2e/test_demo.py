@@ -19,6 +19,7 @@ def test_demo_once_prints_what_happened_in_each_system(tmp_path: Path) -> None:
         "D365SAP_SERVICE__PORT": "0",
         "D365SAP_EMULATORS__S4_PORT": "0",
         "D365SAP_EMULATORS__ERP_PORT": "0",
+        "D365SAP_EMULATORS__DATAVERSE_PORT": "0",
     }
     env.pop("D365SAP_CONFIG", None)
     result = subprocess.run(
@@ -36,4 +37,8 @@ def test_demo_once_prints_what_happened_in_each_system(tmp_path: Path) -> None:
         assert expected in out, out
     assert "SalesGroup 171" in out  # the changed message reached S/4
     assert "sap_vkorg" in out  # the invalid message names its field
+    # The native flow: two customers created in Dynamics, numbered by SAP, written back.
+    assert "native flow" in out
+    assert out.count("synchronized") == 2, out
+    assert "Harbour Pumps Inc." in out and "Hafen Armaturen GmbH" in out
     assert (tmp_path / "demo.db").exists()
