@@ -19,7 +19,7 @@ A record is an ERP account detail (sales-area data) or an ERP account (general d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from d365sap.connectors.idoc import stable_message_id
@@ -66,6 +66,8 @@ class RunContext:
     force: bool = False
     """Send even when the digest is unchanged (``Load`` messages)."""
     dry_run: bool = False
+    applied_now: set[str] = field(default_factory=set)
+    """Rows whose digest this attempt recorded (so they are not taken for an earlier attempt's)."""
 
 
 def with_number(record: SyncRecord, rows: CustomerRows, number: str) -> CustomerRows:
@@ -231,6 +233,7 @@ class RecordSyncer:
                 )
             )
         await self.store.call(lambda: self.applied.put(digests))
+        ctx.applied_now.update(entry.row_id for entry in digests)
         return RecordOutcome(
             record,
             _result(
@@ -292,6 +295,7 @@ class RecordSyncer:
         action = _ACTIONS.get(sent.outcome, RecordAction.UPDATED)
         applied = Applied(record.row_id, fingerprint, action.value, ctx.message_id)
         await self.store.call(lambda: self.applied.put([applied]))
+        ctx.applied_now.add(record.row_id)
         return RecordOutcome(
             record,
             _result(
@@ -309,6 +313,9 @@ class RecordSyncer:
     ) -> RecordResult:
         """Unchanged; or, for a retry of the message that sent it, what that attempt did."""
         if applied.message_id == ctx.message_id and applied.action in _EARLIER:
+            if record.row_id in ctx.applied_now:
+                reason = "sent to SAP with the customer's creation by this message"
+                return _result(record, RecordAction.UNCHANGED, reason=reason, **common)
             reason = "sent to SAP by an earlier attempt of this message"
             return _result(record, RecordAction(applied.action), reason=reason, **common)
         reason = "unchanged since it was last sent to SAP"
