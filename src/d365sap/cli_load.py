@@ -183,6 +183,7 @@ async def _load(
                     "seconds": round(elapsed, 3),
                     "dataverse_requests": client.stats.requests,
                     "dataverse_throttled": client.stats.throttled,
+                    "dataverse_token_refreshes": client.stats.token_refreshes,
                     "throttle": asdict(throttle.stats),
                 }
         finally:

@@ -87,6 +87,7 @@ class PollStats:
     """What the poll did since the process started, per table and in total."""
 
     rounds: int = 0
+    rebaselines: int = 0
     submitted: int = 0
     duplicates: int = 0
     errors: int = 0
@@ -211,6 +212,7 @@ class DataversePoller:
                 self.stats.last_error = f"{poll.name}: {failure}"
                 log.error("delta poll failed", checkpoint=poll.name, error=str(failure))
         self.stats.rounds += 1
+        self.stats.rebaselines += sum(1 for report in reports.values() if report.rebaselined)
         self.stats.submitted = sum(poll.submitted for poll in self.polls)
         self.stats.duplicates = sum(poll.duplicates for poll in self.polls)
         self.stats.reports.update(reports)

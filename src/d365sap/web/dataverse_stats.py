@@ -49,6 +49,7 @@ async def dataverse_stats(request: Request) -> JSONResponse:
         body["poll"] = {
             "interval_seconds": poller.interval_seconds,
             "rounds": stats.rounds,
+            "rebaselines": stats.rebaselines,
             "submitted": stats.submitted,
             "duplicates": stats.duplicates,
             "errors": stats.errors,
