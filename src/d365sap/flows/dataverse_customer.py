@@ -36,11 +36,11 @@ from d365sap.flows.dataverse_deletes import DeletionHandler
 from d365sap.flows.dataverse_messages import (
     CONTENT_TYPE,
     FLOW_NAME,
-    QUEUE,
     ChangeKind,
     ChangeTable,
     DataverseChange,
     decode_change,
+    describe_change,
 )
 from d365sap.flows.dataverse_result import (
     DataverseCustomerResult,
@@ -89,11 +89,7 @@ class DataverseCustomerFlow:
 
     def describe(self, payload: bytes) -> Description:
         """Business key (the account when known) and queue; the route is decided when it runs."""
-        try:
-            change = decode_change(payload)
-        except D365SapError:
-            return Description(queue=QUEUE)
-        return Description(business_key=change.business_key(), queue=QUEUE)
+        return describe_change(payload)
 
     async def run(
         self, payload: bytes, trace: Trace, *, message_id: str

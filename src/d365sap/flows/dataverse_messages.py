@@ -17,6 +17,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from d365sap.engine.types import Description
+from d365sap.errors import D365SapError
 from d365sap.errors import ValidationError as D365ValidationError
 
 FLOW_NAME = "dataverse_customer"
@@ -93,3 +95,15 @@ def decode_change(payload: bytes) -> DataverseChange:
         raise D365ValidationError(
             fields[0] if fields else "payload", f"invalid Dataverse change message ({problems})"
         ) from exc
+
+
+def describe_change(payload: bytes) -> Description:
+    """The engine's description: business key and queue; no route (decided when it runs), no I/O.
+
+    An unreadable payload gets no business key (it fails when it runs, naming the field).
+    """
+    try:
+        change = decode_change(payload)
+    except D365SapError:
+        return Description(queue=QUEUE)
+    return Description(business_key=change.business_key(), queue=QUEUE)
