@@ -29,6 +29,7 @@ from d365sap.emulators.dataverse.columns import (
     when,
     whole,
 )
+from d365sap.emulators.dataverse.sap_order_columns import order_columns, order_line_columns
 from d365sap.emulators.dataverse.sap_tables import sap_tables
 from d365sap.emulators.dataverse.schema import AlternateKey, Schema, Table
 
@@ -342,6 +343,7 @@ SALES_ORDER = Table(
             },
         ),
         choice("freighttermscode", "Freight Terms", {1: "FOB", 2: "No Charge"}),
+        *order_columns(),
         state(
             {
                 0: ("Active", 1),
@@ -425,6 +427,7 @@ SALES_ORDER_DETAIL = Table(
             "transactioncurrency_salesorderdetail",
             cascade=Cascade.RESTRICT,
         ),
+        *order_line_columns(),
     ),
 )
 
