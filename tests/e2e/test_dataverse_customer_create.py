@@ -233,3 +233,38 @@ def test_a_dry_run_reads_and_maps_but_writes_nowhere(stack: NativeStack) -> None
     assert stack.s4_partners(external_reference(rows.account_id)) == []
     assert stack.row(DETAILS, rows.detail_id)["versionnumber"] == version
     assert KeyRegistry(stack.store).entries(account_id=rows.account_id) == []
+
+
+def test_general_data_without_details_is_created_in_erp_alone(stack: NativeStack) -> None:
+    rows = stack.new_customer(ORG_ECC_1000, with_detail=False)
+    erp_id = str(rows.erp_account_id)
+    message = stack.run("sap_erpaccount", erp_id)
+
+    assert message["status"] == "done", message
+    record = _records(message)[erp_id]
+    assert (record["action"], record["route"]) == ("created", "erp_account")
+    customer = stack.erp_customer(record["customer"]).json()
+    assert customer["kna1"]["NAME2"] == "Werk Essen"
+    assert customer["sales_areas"] == []
+    erp_account = stack.row(ERP_ACCOUNTS, erp_id)
+    assert erp_account["sap_number"] == record["customer"]
+    assert erp_account["sap_syncstatus"] == SYNCHRONIZED
+
+
+def test_a_dry_run_reports_what_sap_would_refuse(stack: NativeStack) -> None:
+    rows = stack.new_customer(ORG_S4_1710)
+    assert rows.detail_id is not None
+    message = stack.run(
+        "sap_erpaccountdetail", rows.detail_id, dry_run=True, account_id=rows.account_id
+    )
+    assert message["status"] == "discarded", message
+    assert _records(message)[rows.detail_id]["action"] == "planned"
+
+    # A value S/4 cannot take is found by the dry run, before anything is sent.
+    stack.patch("accounts", rows.account_id, {"address1_city": "C" * 41})
+    message = stack.run("sap_erpaccountdetail", rows.detail_id, dry_run=True)
+    assert message["status"] == "failed", message
+    error = _records(message)[rows.detail_id]["error"]
+    assert error["field"] == "A_BusinessPartnerAddress.CityName (account.address1_city)"
+    assert error["message"] == "41 characters, at most 40 allowed"
+    assert stack.s4_partners(external_reference(rows.account_id)) == []

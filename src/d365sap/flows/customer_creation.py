@@ -140,6 +140,22 @@ class CustomerCreator:
         await self._confirm(key, areas, message_id, created)
         return created
 
+    def check(self, customer: NewCustomer) -> bytes:
+        """Build the create request without sending it (dry run); mapping errors are raised.
+
+        With an external ERP number range the range's first number stands in for the one the
+        counter would draw.
+        """
+        settings = self.settings
+        if TARGETS[customer.system_type] == S4_TARGET:
+            body = business_partner_payload(
+                customer, settings.s4, send_tax_row=settings.send_tax_row
+            )
+            return _json(body).encode("utf-8")
+        numbers = settings.erp.number_range
+        kunnr = numbers.number(0) if numbers is not None else None
+        return create_idoc(customer, settings.idoc_control, settings.erp, kunnr=kunnr)
+
     def _registered(self, entry: KeyEntry) -> CreatedNumbers:
         number = entry.customer or entry.business_partner
         assert number is not None  # a confirmed entry always has one

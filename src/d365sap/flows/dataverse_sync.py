@@ -187,6 +187,7 @@ class RecordSyncer:
         customer = new_customer(rows)
         label = RESULT_TARGETS[target]
         if ctx.dry_run:
+            self.creator.check(customer)  # the request is built (and checked), not sent
             reason = (
                 f"would create the customer in {label} ({len(customer.sales_areas)} sales area(s))"
             )
