@@ -168,6 +168,11 @@ class SalesOrderSettings(_Secret):
         description="engine queue of the orders; give it a runtime.concurrency of at least "
         "bulk_size, or bulks stay small",
     )
+    poll_submitted: bool = Field(
+        default=False,
+        description="read the change tracking of salesorders inside `d365sap serve` for orders "
+        "that became Submitted (interval and first pass as [dataverse_triggers])",
+    )
     sender_business_system: str = Field(default="D365", min_length=1, max_length=60)
     recipient_business_system: str | None = Field(default=None, min_length=1, max_length=60)
     # constants of the S/4 order

@@ -28,6 +28,11 @@ from d365sap.flows.dataverse_setup import (
     build_dataverse_flow,
     dataverse_flow_enabled,
 )
+from d365sap.flows.sales_order_setup import (
+    SalesOrderParts,
+    build_sales_orders,
+    sales_orders_enabled,
+)
 from d365sap.mapping.pii import mask_payload
 from d365sap.mapping.s4_sales_area import S4MappingOptions
 
@@ -108,6 +113,15 @@ class Service:
                 settings, store=self.store, s4=self.s4, erp=self.erp, customers=customers
             )
             self.flows[self.dataverse.flow.name] = self.dataverse.flow
+        # Sales orders to S/4HANA Cloud and S/4's word about them (docs/sales-order-flow.md).
+        self.sales_orders: SalesOrderParts | None = None
+        if sales_orders_enabled(settings):
+            self.sales_orders = build_sales_orders(
+                settings,
+                store=self.store,
+                dataverse=self.dataverse.client if self.dataverse is not None else None,
+            )
+            self.flows.update(self.sales_orders.flows())
         self.processor = Processor(
             self.store,
             self.flows,
@@ -117,6 +131,8 @@ class Service:
         self.runtime = self._runtime()
         self.serve_jobs = serve_jobs
         self.intake = Intake(self.store, self.flows, self.runtime)
+        if self.sales_orders is not None:
+            self.sales_orders.attach(self.intake, schedules=serve_jobs)
         # The scheduled delta poll of Dataverse runs where jobs are served (`d365sap serve`).
         self.poller: DataversePoller | None = None
         if self.dataverse is not None and serve_jobs:
@@ -161,13 +177,19 @@ class Service:
             await self.runtime.start()
         if self.poller is not None:
             self.poller.start()
+        if self.sales_orders is not None:
+            self.sales_orders.start()
 
     async def stop(self) -> None:
         """Stop workers, close clients, release the store."""
         if self.poller is not None:
             await self.poller.stop()
+        if self.sales_orders is not None:
+            await self.sales_orders.stop()
         if self.serve_jobs:
             await self.runtime.stop()
+        if self.sales_orders is not None:
+            await self.sales_orders.aclose()
         if self.dataverse is not None:
             await self.dataverse.aclose()
         await self.s4.aclose()
