@@ -80,7 +80,8 @@ class DataverseFlowSettings(BaseModel):
 
     enabled: bool | None = Field(
         default=None,
-        description="run the flow in this service; unset: when a [dataverse] section is configured",
+        description="run the flow in this service; unset: when [dataverse] is configured with a "
+        "credential",
     )
     on_delete: Literal["flag_for_deletion", "ignore"] = Field(
         default="flag_for_deletion",

@@ -25,6 +25,10 @@ def test_the_flow_runs_when_dataverse_is_configured(monkeypatch: pytest.MonkeyPa
         Settings(dataverse=DATAVERSE, dataverse_flow={"enabled": False})
     )
     assert dataverse_flow_enabled(Settings(dataverse_flow={"enabled": True}))
+    # Configured but without a credential (the shipped example without its variable): off.
+    assert not dataverse_flow_enabled(
+        Settings(dataverse={"environment_url": DATAVERSE["environment_url"]})
+    )
     # Configured through the environment alone counts as configured.
     monkeypatch.setenv("D365SAP_DATAVERSE__CLIENT_SECRET", "from-the-environment")
     assert dataverse_flow_enabled(Settings())
@@ -60,6 +64,7 @@ def test_without_a_credential_the_service_says_which_field(
     settings = Settings(
         store={"url": f"sqlite:///{tmp_path / 'store.db'}"},
         dataverse={"environment_url": "https://org.crm4.dynamics.com"},
+        dataverse_flow={"enabled": True},
     )
     with pytest.raises(ConfigError) as raised:
         Service(settings, serve_jobs=False)

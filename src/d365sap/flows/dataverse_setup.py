@@ -1,8 +1,8 @@
 """Building the native customer flow from the settings, for the service and the worker.
 
 :func:`dataverse_flow_enabled` decides whether a service runs the flow: ``[dataverse_flow]
-enabled`` when set, else whether ``[dataverse]`` was configured at all (in the file or the
-environment). :func:`build_dataverse_flow` wires the parts: a Dataverse client (msal token,
+enabled`` when set, else whether ``[dataverse]`` was configured (in the file or the environment)
+with a credential. :func:`build_dataverse_flow` wires the parts: a Dataverse client (msal token,
 the deployment's shared throttle), the key registry, the applied digests, the creator, the
 deletion handler and the write-back buffer, around the legacy :class:`CustomerFlow` whose S/4
 and IDoc paths it reuses. :class:`DataverseFlowParts` closes what it opened.
@@ -34,11 +34,23 @@ THROTTLE_NAME = "dataverse"
 
 
 def dataverse_flow_enabled(settings: Settings) -> bool:
-    """Whether the native customer flow runs in this service (see the module docstring)."""
+    """Whether the native customer flow runs in this service (see the module docstring).
+
+    Unset ``enabled`` means: when ``[dataverse]`` is configured and a credential is there (a
+    secret or a certificate key), so a configuration that only names the environment (like the
+    shipped example without its secret variable) still starts. ``enabled = true`` insists, and a
+    missing credential is then a configuration error naming the field.
+    """
     enabled = settings.dataverse_flow.enabled
     if enabled is not None:
         return enabled
-    return "dataverse" in settings.model_fields_set
+    if "dataverse" not in settings.model_fields_set:
+        return False
+    dataverse = settings.dataverse
+    try:
+        return dataverse.private_key_file is not None or dataverse.secret() is not None
+    except OSError:
+        return True  # a credential is configured but unreadable: building the flow names it
 
 
 @dataclass
