@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from d365sap.emulators.tls import TlsFiles, ensure_tls
+from d365sap.engine.operations import MessageOperations
 from d365sap.engine.xref import KeyRegistry, RecordKey, SalesArea
 from d365sap.mapping.s4_business_partner import external_reference
 from support.customer_rows import ORG_ECC_1000, ORG_S4_1710
@@ -267,4 +268,25 @@ def test_a_dry_run_reports_what_sap_would_refuse(stack: NativeStack) -> None:
     error = _records(message)[rows.detail_id]["error"]
     assert error["field"] == "A_BusinessPartnerAddress.CityName (account.address1_city)"
     assert error["message"] == "41 characters, at most 40 allowed"
+    assert stack.s4_partners(external_reference(rows.account_id)) == []
+
+
+def test_an_operator_dry_run_of_a_failed_message_tells_whether_it_would_pass_now(
+    stack: NativeStack,
+) -> None:
+    rows = stack.new_customer(ORG_S4_1710, account={"address1_country": None})
+    failed = stack.run("account", rows.account_id)
+    assert failed["status"] == "failed"
+    service = stack.service
+    operations = MessageOperations(service.store, service.runtime, service.flows)
+
+    before = stack.service_call(operations.dry_run(failed["id"]))
+    assert before.report.outcome == "invalid"
+    assert before.report.problems[0].field == "account.address1_country"
+
+    stack.patch("accounts", rows.account_id, {"address1_country": "AT"})
+    after = stack.service_call(operations.dry_run(failed["id"]))
+    assert after.report.outcome == "would_send"
+    assert after.report.ok
+    assert any("would create the customer in s4hc" in check for check in after.report.checks)
     assert stack.s4_partners(external_reference(rows.account_id)) == []

@@ -151,6 +151,10 @@ class NativeStack:
         )
         return submitted.message.id
 
+    def service_call(self, coroutine: Awaitable[T]) -> T:
+        """Await ``coroutine`` on the service's event loop (where its clients live)."""
+        return self._on_service_loop(coroutine)
+
     def _on_service_loop(self, coroutine: Awaitable[T]) -> T:
         loop = self.recorder.loop
         assert loop is not None
