@@ -16,7 +16,7 @@ from d365sap import __version__
 from d365sap.config import Settings
 from d365sap.engine.store import MessageStore
 from d365sap.service import Service
-from d365sap.web import api, dataverse_stats, inbound, webhooks
+from d365sap.web import api, dataverse_stats, inbound, sales_orders, webhooks
 from d365sap.web.auth import BasicAuthenticator
 
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings, *, store: MessageStore | None = None) -> Fast
     app.include_router(api.router)
     app.include_router(webhooks.router)
     app.include_router(dataverse_stats.router)
+    app.include_router(sales_orders.router)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> JSONResponse:

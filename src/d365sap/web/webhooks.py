@@ -36,10 +36,12 @@ from d365sap.config import Settings
 from d365sap.errors import ValidationError
 from d365sap.flows.dataverse_messages import CONTENT_TYPE, FLOW_NAME, encode_change
 from d365sap.flows.dataverse_webhook import change_from_context
+from d365sap.flows.sales_order_triggers import is_sales_order_context
 from d365sap.service import Service
 from d365sap.web.body import BodyTooLargeError, read_limited
 from d365sap.web.errors import error_response
 from d365sap.web.inbound import status_url
+from d365sap.web.sales_orders import receive_order_context
 
 WEBHOOK_PATH = "/webhooks/dataverse"
 FUNCTIONS_KEY_HEADER = "x-functions-key"
@@ -116,6 +118,8 @@ async def receive_dataverse_change(request: Request) -> JSONResponse:
         document = json.loads(raw)
     except ValueError as exc:
         return error_response(400, "ValidationError", f"the body is not JSON: {exc}", field="body")
+    if is_sales_order_context(document):  # orders go to the sales order flow
+        return await receive_order_context(request, document)
     try:
         reported = change_from_context(document, request_id=request.headers.get("x-request-id"))
     except ValidationError as exc:
