@@ -31,6 +31,8 @@ DEMO_PASSWORD = "crm-demo"
 INBOUND_PATH = "/http/CustomerSalesData_CRM_to_S4HC_ERP"
 S4_SERVICE = "/sap/opu/odata/sap/API_BUSINESS_PARTNER"
 STATUS_PATH = "/sap/bc/srt/rfc/sap/zidoc_read_completely/{client}/zidoc_read_completely/binding"
+SALES_ORDER_SOAP_PATH = "/sap/bc/srt/scs_ext/sap/salesorderbulkrequest_in"
+SALES_ORDER_SERVICE = "/sap/opu/odata/sap/API_SALES_ORDER_SRV"
 
 
 def example(name: str) -> bytes:
@@ -138,6 +140,10 @@ class DemoEnvironment:
         settings.erp.status_url = f"{erp.url}{STATUS_PATH.format(client=emu.erp.sap_client)}"
         settings.erp.user = erp_user.name
         settings.erp.password = erp_user.password
+        orders = settings.sales_orders
+        orders.soap_url = f"{s4.url}{SALES_ORDER_SOAP_PATH}"
+        orders.odata.base_url = f"{s4.url}{SALES_ORDER_SERVICE}"
+        orders.user, orders.password = s4_user.name, s4_user.password
         demo_user = InboundUser(
             name=DEMO_USER, password=SecretStr(DEMO_PASSWORD), roles=["ESBMessaging.send"]
         )
