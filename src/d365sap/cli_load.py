@@ -23,6 +23,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -123,7 +124,7 @@ def load_customers(
             )
         )
     except LoadStoppedError as failure:
-        err_console.print(f"[red]{failure}[/]")
+        err_console.print(f"[red]{escape(str(failure))}[/]")
         raise typer.Exit(failure.code) from failure
     raise typer.Exit(code)
 
