@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from d365sap.emulators.tls import TlsFiles, ensure_tls
-from d365sap.engine.xref import KeyRegistry, RecordKey
+from d365sap.engine.xref import KeyRegistry, RecordKey, SalesArea
 from d365sap.mapping.s4_business_partner import external_reference
 from support.customer_rows import ORG_ECC_1000, ORG_S4_1710
 from support.native_stack import NativeStack, native_stack
@@ -209,7 +209,9 @@ def test_a_reservation_of_a_parked_message_is_taken_over(stack: NativeStack) -> 
     # A message that reserved the creation, created the partner, lost the answer and was parked.
     parked = stack.run("account", rows.account_id, dry_run=True)
     registry = KeyRegistry(stack.store)
-    assert registry.reserve(RecordKey("s4hc", rows.account_id), parked["id"]).outcome == "reserved"
+    area = RecordKey("s4hc", rows.account_id, SalesArea("1710", "10", "00"), rows.detail_id)
+    for key in (RecordKey("s4hc", rows.account_id), area):
+        assert registry.reserve(key, parked["id"]).outcome == "reserved"
     created = stack.http.post(
         f"{stack.s4_url}/sap/opu/odata/sap/API_BUSINESS_PARTNER/A_BusinessPartner",
         json={
@@ -234,6 +236,9 @@ def test_a_reservation_of_a_parked_message_is_taken_over(stack: NativeStack) -> 
     entry = registry.lookup(RecordKey("s4hc", rows.account_id))
     assert entry is not None
     assert (entry.state, entry.customer, entry.confirmed_by) == ("confirmed", number, message["id"])
+    taken = registry.lookup(area)
+    assert taken is not None
+    assert (taken.state, taken.customer) == ("confirmed", number)
 
 
 def _csrf(stack: NativeStack) -> str:
@@ -243,3 +248,20 @@ def _csrf(stack: NativeStack) -> str:
         auth=stack.s4_auth,
     )
     return str(response.headers["x-csrf-token"])
+
+
+def test_an_erp_creation_left_by_a_parked_message_is_not_repeated(stack: NativeStack) -> None:
+    rows = stack.new_customer(ORG_ECC_1000)
+    parked = stack.run("account", rows.account_id, dry_run=True)
+    registry = KeyRegistry(stack.store)
+    assert registry.reserve(RecordKey("ecc", rows.account_id), parked["id"]).outcome == "reserved"
+    idocs = len(stack.idocs())
+
+    message = stack.run("account", rows.account_id)
+
+    # SAP numbers internally: the customer cannot be found again, so nothing is sent and the
+    # operator is told which message to retry.
+    assert message["status"] == "failed", message
+    error = _records(message)[str(rows.detail_id)]["error"]
+    assert f"Retry message {parked['id']}" in error["message"]
+    assert len(stack.idocs()) == idocs

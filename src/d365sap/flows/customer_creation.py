@@ -20,7 +20,6 @@ IDoc failed with status 51) is released, so a corrected message can try again.
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from typing import Literal
@@ -127,7 +126,8 @@ class CustomerCreator:
         sending = False
         try:
             for area in areas:
-                await self.store.call(functools.partial(self.registry.reserve, area, message_id))
+                # The customer is this message's now, so are its sales areas.
+                await self.hold(area, message_id, takeable=True)
             sending = True
             if target == S4_TARGET:
                 created = await self._create_in_s4(customer, trace)
@@ -165,18 +165,56 @@ class CustomerCreator:
         self, key: RecordKey, message_id: str, target: str, trace: Trace
     ) -> Reservation:
         with trace.step("registry.reserve", detail=f"{target} account {key.account_id}") as step:
+            known = await self.store.call(lambda: self.registry.lookup(key))
             kunnr = None
-            if target == ECC_TARGET and self.counter is not None:
-                known = await self.store.call(lambda: self.registry.lookup(key))
-                if known is None:
-                    kunnr = await self.store.call(self._next_number)
-            reservation = await self.store.call(
-                lambda: self.registry.reserve(key, message_id, customer=kunnr)
-            )
+            if target == ECC_TARGET and self.counter is not None and known is None:
+                kunnr = await self.store.call(self._next_number)
+            # A creation can be taken over where the customer can be found again: by its
+            # external reference in S/4, by the number d365sap chose in SAP ERP.
+            takeable = target == S4_TARGET or (known is not None and known.customer is not None)
+            reservation = await self.hold(key, message_id, customer=kunnr, takeable=takeable)
             step.detail = f"{step.detail}: {reservation.outcome}"
-            if reservation.outcome != "in_progress":
-                return reservation
-            return await self._take_over(reservation, key, message_id, target)
+            return reservation
+
+    async def hold(
+        self,
+        key: RecordKey,
+        message_id: str,
+        *,
+        customer: str | None = None,
+        takeable: bool,
+    ) -> Reservation:
+        """Reserve ``key``; when another message holds it, wait for it or take over if it ended.
+
+        ``takeable``: the holder's write can be found again, so a message that ended holding the
+        reservation may hand it on. Otherwise the operator is asked to retry the holder.
+        """
+        reservation = await self.store.call(
+            lambda: self.registry.reserve(key, message_id, customer=customer)
+        )
+        if reservation.outcome != "in_progress":
+            return reservation
+        holder = reservation.entry.reserved_by
+        view = await self.store.call(lambda: self.store.status_of(holder))
+        what = _describe(key)
+        if view is not None and not view.final:
+            raise TransientError(
+                f"key registry: message {holder} is writing the {what}; trying again later",
+                retry_after=IN_PROGRESS_RETRY_SECONDS,
+            )
+        if not takeable:
+            ended = "is gone" if view is None else f"ended as {view.status}"
+            raise PermanentError(
+                f"key registry: message {holder} reserved the creation of the {what} and "
+                f"{ended} without confirming it; SAP may hold the customer. Retry message "
+                f"{holder}: it resends its IDoc with the same SapMessageId, and SAP answers "
+                "with the customer it created, if any",
+                status=409,
+            )
+        await self.store.call(lambda: self.registry.transfer(key, holder, message_id))
+        return await self.store.call(
+            lambda: self.registry.reserve(key, message_id, customer=customer)
+        )
 
     def _next_number(self) -> str:
         assert self.counter is not None
@@ -184,31 +222,6 @@ class CustomerCreator:
             return self.counter.next_number()
         except ValueError as exc:
             raise PermanentError(f"SAP ERP: [erp.create] number_range: {exc}") from exc
-
-    async def _take_over(
-        self, reservation: Reservation, key: RecordKey, message_id: str, target: str
-    ) -> Reservation:
-        """Another message holds the reservation: wait for it, or take it over if it ended."""
-        holder = reservation.entry.reserved_by
-        view = await self.store.call(lambda: self.store.status_of(holder))
-        if view is not None and not view.final:
-            raise TransientError(
-                f"key registry: message {holder} is creating the {target} customer of account "
-                f"{key.account_id}; trying again later",
-                retry_after=IN_PROGRESS_RETRY_SECONDS,
-            )
-        findable = target == S4_TARGET or reservation.entry.customer is not None
-        if not findable:
-            ended = "is gone" if view is None else f"ended as {view.status}"
-            raise PermanentError(
-                f"key registry: message {holder} reserved the creation of the {target} customer "
-                f"of account {key.account_id} and {ended} without confirming it; SAP may hold the "
-                f"customer. Retry message {holder}: it resends its IDoc with the same "
-                "SapMessageId, and SAP answers with the customer it created, if any",
-                status=409,
-            )
-        await self.store.call(lambda: self.registry.transfer(key, holder, message_id))
-        return await self.store.call(lambda: self.registry.reserve(key, message_id))
 
     async def _create_in_s4(self, customer: NewCustomer, trace: Trace) -> CreatedNumbers:
         reference = external_reference(customer.source.account_id)
@@ -281,3 +294,13 @@ class CustomerCreator:
 
 def _json(body: dict[str, object]) -> str:
     return json.dumps(body, ensure_ascii=False)
+
+
+def _describe(key: RecordKey) -> str:
+    area = key.sales_area
+    where = (
+        f"sales area {area.sales_org}/{area.distribution_channel}/{area.division}"
+        if area is not None
+        else "customer"
+    )
+    return f"{key.target_system} {where} of account {key.account_id}"

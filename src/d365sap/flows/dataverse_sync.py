@@ -25,8 +25,8 @@ from typing import Any
 from d365sap.connectors.idoc import stable_message_id
 from d365sap.engine.store import MessageStore
 from d365sap.engine.trace import Trace
-from d365sap.engine.xref import KeyRegistry, RecordKey, Reservation, SalesArea
-from d365sap.errors import ConflictError, D365SapError, TransientError
+from d365sap.engine.xref import KeyRegistry, RecordKey, SalesArea
+from d365sap.errors import ConflictError, D365SapError
 from d365sap.flows.customer import CustomerFlow
 from d365sap.flows.customer_creation import ECC_TARGET, S4_TARGET, CustomerCreator
 from d365sap.flows.dataverse_assembly import AccountSnapshot, SyncRecord
@@ -339,31 +339,21 @@ class RecordSyncer:
         """Put a known customer's record into the registry before the write.
 
         The number comes from Dataverse (or the registry), not from this write, so the entry is
-        confirmed at once: a failing write leaves no reservation behind.
+        confirmed at once: a failing write leaves no reservation behind. A reservation another
+        message left behind when it ended is taken over (the number is known: nothing to find).
         """
-
-        def register() -> Reservation:
-            reservation = self.registry.reserve(key, message_id, customer=number)
-            if reservation.mine:
-                self.registry.confirm(key, message_id, customer=number)
-            return reservation
-
-        reservation = await self.store.call(register)
+        reservation = await self.creator.hold(key, message_id, customer=number, takeable=True)
         entry = reservation.entry
-        if reservation.outcome == "confirmed":
-            registered = entry.customer or entry.business_partner
-            if registered is not None and _differs(registered, number):
-                what = "sales area" if key.sales_area else "customer"
-                raise ConflictError(
-                    f"key registry: {key.target_system} {what} "
-                    f"of account {key.account_id} belongs to SAP customer {registered}, but "
-                    f"Dataverse names {number}"
-                )
-        elif reservation.outcome == "in_progress":
-            raise TransientError(
-                f"key registry: message {entry.reserved_by} is writing this record; "
-                "trying again later",
-                retry_after=5.0,
+        if reservation.mine:
+            await self.store.call(lambda: self.registry.confirm(key, message_id, customer=number))
+            return
+        registered = entry.customer or entry.business_partner
+        if registered is not None and _differs(registered, number):
+            what = "sales area" if key.sales_area else "customer"
+            raise ConflictError(
+                f"key registry: {key.target_system} {what} "
+                f"of account {key.account_id} belongs to SAP customer {registered}, but "
+                f"Dataverse names {number}"
             )
 
 
