@@ -31,7 +31,7 @@ import structlog
 
 from d365sap.config_sales_orders import SalesOrderSettings
 from d365sap.connectors.dataverse import DataverseClient
-from d365sap.engine.outbox import PENDING, REFUSED, REJECTED, ItemView, Outbox
+from d365sap.engine.outbox import PENDING, REFUSED, REJECTED, SENT, ItemView, Outbox
 from d365sap.engine.store import MessageStore
 from d365sap.engine.trace import Trace
 from d365sap.engine.types import Description
@@ -295,7 +295,7 @@ class SalesOrderFlow:
                 else:
                     step.reply(acknowledgement.status, None)
         mine = earlier.message_id == message_id
-        if mine and self.write_back.active:
+        if mine and earlier.state in (PENDING, SENT) and self.write_back.active:
             await self._write_id(keys["SalesOrderID"], "sent", trace, message_id=message_id)
         if mine:
             return SalesOrderResult(

@@ -7,9 +7,11 @@ One message per word about one order: a ``SalesOrderBulkConfirmation`` S/4 pushe
 1. finds the order's item in the outbox: by the bulk message the confirmation refers to
    (``ReferenceID``) and the order id (``YY1_CRMOrderID``), else the order's latest sending;
    a word about an order d365sap never sent is discarded;
-2. records the verdict on the item: ``confirmed`` with S/4's order number, ``rejected`` with
+2. waits (a transient failure, tried again shortly) while the order's own message has not
+   settled: S/4 may answer before the order flow has written ``sent``, which must come first;
+3. records the verdict on the item: ``confirmed`` with S/4's order number, ``rejected`` with
    S/4's error log, or ``overdue`` (after one more look in API_SALES_ORDER_SRV);
-3. writes it to the Dynamics order: the number and status ``created``, or status ``failed``
+4. writes it to the Dynamics order: the number and status ``created``, or status ``failed``
    with S/4's text; unless the order went out again since (then the word is ``superseded``
    and Dynamics keeps what the newer sending says).
 
@@ -28,7 +30,8 @@ from d365sap.engine.outbox import CONFIRMED, OVERDUE, REJECTED, ItemView, Outbox
 from d365sap.engine.store import MessageStore
 from d365sap.engine.trace import Trace
 from d365sap.engine.types import Description
-from d365sap.errors import D365SapError, PermanentError
+from d365sap.engine.views import FINAL_STATUSES
+from d365sap.errors import D365SapError, PermanentError, TransientError
 from d365sap.flows.result import ErrorInfo
 from d365sap.flows.sales_order_messages import (
     CONFIRMATION_FLOW,
@@ -48,6 +51,7 @@ from d365sap.mapping.sales_order_confirmation import OrderConfirmation, parse_co
 log = structlog.get_logger("d365sap.sales_orders")
 
 Word = OrderConfirmation | OrderFound
+ORDER_MESSAGE_WAIT_SECONDS = 1.0
 
 
 def read_word(payload: bytes) -> Word:
@@ -119,6 +123,7 @@ class SalesOrderConfirmationFlow:
                 message_header_id=item.batch_id, position=item.position, orders=item.batch_items
             )
             keys["OrderMessage"] = item.message_id
+            await self._after_order_message(item, trace)
             settled = await self._settle(word, item, trace)
             latest = await self.store.call(lambda: self.outbox.latest_for(word.order_id))
             if latest is not None and latest.id != settled.id:
@@ -152,6 +157,22 @@ class SalesOrderConfirmationFlow:
                 else "not found"
             )
         return found
+
+    async def _after_order_message(self, item: ItemView, trace: Trace) -> None:
+        """Wait while the order's own message is unsettled (S/4 answered faster than it).
+
+        The order flow writes ``sent`` to Dynamics when S/4 acknowledges; applying S/4's word
+        only once that message has settled keeps ``sent`` from overwriting ``created``.
+        """
+        with trace.step("order_message.check", detail=item.message_id) as step:
+            message = await self.store.call(lambda: self.store.status_of(item.message_id))
+            step.detail = f"{item.message_id}: {message.status if message else 'unknown'}"
+        if message is not None and message.status not in FINAL_STATUSES:
+            raise TransientError(
+                f"the order's message {item.message_id} is still {message.status}; S/4's word "
+                "about the order is applied once it has settled",
+                retry_after=ORDER_MESSAGE_WAIT_SECONDS,
+            )
 
     async def _settle(self, word: Word, item: ItemView, trace: Trace) -> ItemView:
         state, number, detail = await self._verdict(word, trace)
