@@ -19,7 +19,7 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -36,11 +36,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from d365sap.cli_filters import ConfigOption
 from d365sap.config import Settings
-from d365sap.connectors.dataverse_setup import dataverse_client
 from d365sap.engine.checkpoints import CheckpointConflictError, CheckpointStore
 from d365sap.engine.source_runs import run_counts, run_messages
 from d365sap.engine.store import MessageStore
-from d365sap.engine.throttle import SharedThrottle, ThrottleLimits
 from d365sap.engine.views import OPEN_STATUSES
 from d365sap.errors import ConfigError, D365SapError
 from d365sap.flows.dataverse_load import CustomerLoad, LoadRun, PageDone
@@ -149,53 +147,54 @@ async def _load(
         message = f"cannot open the message store {settings.store.url}: {exc}"
         raise LoadStoppedError(message, 2) from exc
     try:
-        service = Service(settings, store=store, serve_jobs=False)
-        if FLOW_NAME not in service.flows:
-            raise LoadStoppedError(
-                f"the flow {FLOW_NAME!r} is not enabled in this configuration "
-                "([dataverse_flow] enabled)",
-                2,
-            )
-        limits = ThrottleLimits(**settings.dataverse.throttle.model_dump(exclude={"max_retries"}))
-        throttle = SharedThrottle(store, "dataverse", limits)
         try:
-            client = dataverse_client(settings.dataverse, throttle=throttle)
+            service = Service(settings, store=store, serve_jobs=False)
         except ConfigError as exc:
             problems = "; ".join(f"{where}: {why}" for where, why in exc.problems)
             raise LoadStoppedError(problems, 2) from exc
         try:
-            async with client:
-                load = CustomerLoad(
-                    client,
-                    service.intake,
-                    CheckpointStore(store),
-                    user_filter=filter_text,
-                    dry_run=dry_run,
-                    page_size=page_size or settings.dataverse.page_size,
+            if service.dataverse is None or FLOW_NAME not in service.flows:
+                raise LoadStoppedError(
+                    f"the flow {FLOW_NAME!r} is not enabled in this configuration "
+                    "([dataverse_flow] enabled, and a [dataverse] credential)",
+                    2,
                 )
-                started = time.monotonic()
-                run = await _submit_all(load, restart=restart)
-                summary, open_left = await _settle(store, run, wait=wait, timeout=timeout)
-                elapsed = time.monotonic() - started
-                stats = {
-                    "run_id": run.run_id,
-                    "dry_run": dry_run,
-                    "resumed": run.resumed,
-                    "seconds": round(elapsed, 3),
-                    "dataverse_requests": client.stats.requests,
-                    "dataverse_throttled": client.stats.throttled,
-                    "dataverse_token_refreshes": client.stats.token_refreshes,
-                    "throttle": asdict(throttle.stats),
-                }
+            # The flow's own client: one token, one pool, the deployment's shared throttle.
+            client = service.dataverse.client
+            load = CustomerLoad(
+                client,
+                service.intake,
+                CheckpointStore(store),
+                user_filter=filter_text,
+                dry_run=dry_run,
+                page_size=page_size or settings.dataverse.page_size,
+            )
+            started = time.monotonic()
+            run = await _submit_all(load, restart=restart)
+            summary, open_left = await _settle(store, run, wait=wait, timeout=timeout)
+            elapsed = time.monotonic() - started
+            throttle_stats = getattr(client.throttle, "stats", None)
+            throttle = asdict(throttle_stats) if throttle_stats is not None else {}
+            stats: dict[str, Any] = {
+                "run_id": run.run_id,
+                "dry_run": dry_run,
+                "resumed": run.resumed,
+                "seconds": round(elapsed, 3),
+                "dataverse_requests": client.stats.requests,
+                "dataverse_throttled": client.stats.throttled,
+                "dataverse_token_refreshes": client.stats.token_refreshes,
+                "throttle": throttle,
+            }
         finally:
             await service.stop()
     finally:
         store.close()
     _print_summary(summary, dry_run=dry_run, waited=wait)
+    waited = float(throttle.get("waited_seconds", 0.0))
     console.print(
         f"run {run.run_id}: {summary.messages} messages in {elapsed:.1f} s; Dataverse "
         f"requests {client.stats.requests} (429: {client.stats.throttled}), throttle waits "
-        f"{throttle.stats.waited_seconds:.1f} s"
+        f"{waited:.1f} s"
     )
     if report is not None:
         document = {**stats, "open": open_left, "summary": summary.to_dict()}
