@@ -245,3 +245,16 @@ async def test_invalid_context_names_the_field(
     error = response.json()["error"]
     assert error["field"] == field and error["type"] == "ValidationError"
     assert store.counts() == {}
+
+
+async def test_service_without_the_flow_answers_503(tmp_path: Path, store: MessageStore) -> None:
+    app, service = app_for(make_settings(tmp_path, webhook_key=SecretStr(KEY)), store)
+    service.flows.pop(FLOW_NAME)
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app), base_url="http://service"
+    ) as http:
+        response = await post(http, context("account", ACCOUNT))
+    await service.stop()
+    assert response.status_code == 503
+    assert response.json()["error"]["field"] == "flow"
+    assert store.counts() == {}
