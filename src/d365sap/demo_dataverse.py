@@ -149,7 +149,9 @@ class DataverseDemo:
 
     # the Web API, as a Dynamics user's client would call it ----------------------------------
 
-    def _run(self, work: Callable[[DataverseClient], Awaitable[T]]) -> T:
+    def with_client(self, work: Callable[[DataverseClient], Awaitable[T]]) -> T:
+        """Run ``work`` with a Web API client of the demo application (its own event loop)."""
+
         async def session() -> T:
             tokens = MsalTokenProvider(
                 authority=self.url,
@@ -205,7 +207,7 @@ class DataverseDemo:
             await client.create("sap_erpaccounts", erp_account)
             await client.create("sap_erpaccountdetails", detail)
 
-        self._run(create)
+        self.with_client(create)
         return ids
 
     def wait_for_number(self, detail_id: str, timeout: float = 60.0) -> dict[str, Any]:

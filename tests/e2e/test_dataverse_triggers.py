@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from d365sap.connectors.dataverse import DataverseClient
+from d365sap.connectors.dataverse_batch import BatchOperation, ChangeSet
 from d365sap.demo_dataverse import WEBHOOK_HEADER, DataverseDemo
 from d365sap.emulators.dataverse.changes import ChangeTrackingSettings
 from d365sap.emulators.settings import DataverseEmulatorSettings, EmulatorsSettings
@@ -161,14 +163,12 @@ def test_delta_poll_alone_carries_changes_and_survives_an_expired_token(
     # the saved delta token expires and the poll re-baselines.
     names = [f"Expiry Test {n}" for n in range(6)]
 
-    async def create(client: Any) -> None:
-        from d365sap.connectors.dataverse_batch import BatchOperation, ChangeSet
-
+    async def create(client: DataverseClient) -> None:
         await client.batch(
             [ChangeSet([BatchOperation.create("accounts", {"name": name}) for name in names])]
         )
 
-    dataverse._run(create)
+    dataverse.with_client(create)
     wait_until(lambda: stats(stack)["poll"]["rebaselines"] >= 1, what="a re-baseline")
     wait_until(lambda: settled(stack), what="flow messages settled")
     messages = flow_messages(stack)
