@@ -163,8 +163,8 @@ class SalesOrderFlow:
             keys["SoldToParty"] = sold_to.customer
             packed = self._pack(order, sold_to, trace, message_id=message_id)
             dispatch = await self._send(packed, trace, alone=alone)
-            await self._write(order, "sent", trace, message_id=message_id)
-            return self._sent(OrderOutcome.SENT, keys, dispatch)
+            written = await self._write(str(order.order_id), trace, message_id=message_id)
+            return self._sent(keys, dispatch, written)
         except _DiscardError as discard:
             return SalesOrderResult(
                 outcome=OrderOutcome.DISCARDED,
@@ -176,9 +176,12 @@ class SalesOrderFlow:
                 reason=discard.reason,
             )
         except D365SapError as error:
+            result = failure(error, flow=FLOW_NAME, route=ROUTE, keys=keys)
             if order is not None and not isinstance(error, TransientError):
-                await self._mark_failed(order, error, trace, message_id=message_id)
-            return failure(error, flow=FLOW_NAME, route=ROUTE, keys=keys)
+                result.write_back = await self._mark_failed(
+                    order, error, trace, message_id=message_id
+                )
+            return result
 
     async def _order(self, message: OrderSubmitted | DynamicsOrder, trace: Trace) -> DynamicsOrder:
         if isinstance(message, DynamicsOrder):
@@ -295,9 +298,10 @@ class SalesOrderFlow:
                 else:
                     step.reply(acknowledgement.status, None)
         mine = earlier.message_id == message_id
-        if mine and earlier.state in (PENDING, SENT) and self.write_back.active:
-            await self._write_id(keys["SalesOrderID"], "sent", trace, message_id=message_id)
         if mine:
+            written = None
+            if earlier.state in (PENDING, SENT):
+                written = await self._write(keys["SalesOrderID"], trace, message_id=message_id)
             return SalesOrderResult(
                 outcome=OrderOutcome.SENT,
                 http_status=202,
@@ -306,6 +310,7 @@ class SalesOrderFlow:
                 keys=keys,
                 bulk=bulk,
                 sales_order=earlier.target_ref,
+                write_back=written,
             )
         return SalesOrderResult(
             outcome=OrderOutcome.ALREADY_SENT,
@@ -319,11 +324,9 @@ class SalesOrderFlow:
             f"(bulk {earlier.batch_id}, {earlier.state}); it is not sent again",
         )
 
-    def _sent(
-        self, outcome: OrderOutcome, keys: dict[str, str], dispatch: Dispatch
-    ) -> SalesOrderResult:
+    def _sent(self, keys: dict[str, str], dispatch: Dispatch, written: str) -> SalesOrderResult:
         return SalesOrderResult(
-            outcome=outcome,
+            outcome=OrderOutcome.SENT,
             http_status=202,
             flow=FLOW_NAME,
             route=ROUTE,
@@ -334,43 +337,29 @@ class SalesOrderFlow:
                 orders=dispatch.orders,
                 request_bytes=dispatch.request_bytes,
             ),
+            write_back=written,
             backend_status=dispatch.status,
         )
 
     # writing back ----------------------------------------------------------------------------
 
-    async def _write(
-        self, order: DynamicsOrder, status: str, trace: Trace, *, message_id: str
-    ) -> None:
-        if self.write_back.active:
-            await self._write_id(str(order.order_id), status, trace, message_id=message_id)
-
-    async def _write_id(
-        self,
-        order_id: str,
-        status: str,
-        trace: Trace,
-        *,
-        message_id: str,
-        text: str | None = None,
-    ) -> None:
-        with trace.step("dataverse.write_back", detail=status):
-            await self.write_back.write(order_id, status, message_id=message_id, text=text)
+    async def _write(self, order_id: str, trace: Trace, *, message_id: str) -> str:
+        """Record ``sent`` in Dynamics (a transient failure retries the message)."""
+        return await self.write_back.record(trace, order_id, "sent", message_id=message_id)
 
     async def _mark_failed(
         self, order: DynamicsOrder, error: D365SapError, trace: Trace, *, message_id: str
-    ) -> None:
+    ) -> str:
         """Tell Dynamics the order failed; a write-back that fails too is only recorded."""
-        if not self.write_back.active:
-            return
         try:
-            await self._write_id(
-                str(order.order_id), "failed", trace, message_id=message_id, text=error.message
+            return await self.write_back.record(
+                trace, str(order.order_id), "failed", message_id=message_id, text=error.message
             )
         except D365SapError as unwritten:
             log.warning(
                 "failure not written back", order=str(order.order_id), error=unwritten.message
             )
+            return f"failed: {unwritten.message}"
 
 
 def _earlier_text(earlier: ItemView | None) -> str:

@@ -215,9 +215,8 @@ class SalesOrderConfirmationFlow:
         *,
         message_id: str,
     ) -> SalesOrderResult:
-        order_id = item.reference
         if item.state == CONFIRMED:
-            await self._write(order_id, "created", trace, message_id, item)
+            written = await self._write("created", trace, item)
             keys["SalesOrder"] = item.target_ref or ""
             return SalesOrderResult(
                 outcome=OrderOutcome.CONFIRMED,
@@ -228,8 +227,9 @@ class SalesOrderConfirmationFlow:
                 bulk=bulk,
                 sales_order=item.target_ref,
                 backend_message=item.detail,
+                write_back=written,
             )
-        await self._write(order_id, "failed", trace, message_id, item)
+        written = await self._write("failed", trace, item)
         text = item.detail or "S/4HANA Cloud did not create the order"
         if item.state == REJECTED:
             return SalesOrderResult(
@@ -241,28 +241,27 @@ class SalesOrderConfirmationFlow:
                 bulk=bulk,
                 backend_message=text,
                 error=ErrorInfo(type="RejectedBySap", message=f"S/4HANA Cloud rejected: {text}"),
+                write_back=written,
             )
-        return failure(
+        result = failure(
             PermanentError(text, status=504),
             flow=CONFIRMATION_FLOW,
             route=ROUTE,
             keys=keys,
             bulk=bulk,
         )
+        result.write_back = written
+        return result
 
-    async def _write(
-        self, order_id: str, status: str, trace: Trace, message_id: str, item: ItemView
-    ) -> None:
-        if not self.write_back.active:
-            return
-        with trace.step("dataverse.write_back", detail=status):
-            await self.write_back.write(
-                order_id,
-                status,
-                message_id=item.message_id,
-                sales_order=item.target_ref if status == "created" else None,
-                text=item.detail,
-            )
+    async def _write(self, status: str, trace: Trace, item: ItemView) -> str:
+        return await self.write_back.record(
+            trace,
+            item.reference,
+            status,
+            message_id=item.message_id,
+            sales_order=item.target_ref if status == "created" else None,
+            text=item.detail,
+        )
 
 
 def _describe(word: Word) -> str:

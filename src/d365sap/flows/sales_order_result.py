@@ -51,6 +51,9 @@ class SalesOrderResult(BaseModel):
     keys: dict[str, str] = Field(default_factory=dict)
     sales_order: str | None = None
     bulk: BulkInfo | None = None
+    write_back: str | None = Field(
+        default=None, description="what became of the write-back to Dynamics"
+    )
     backend_status: int | None = None
     backend_message: str | None = None
     reason: str | None = None

@@ -8,6 +8,12 @@ Three moments, each one PATCH of the order (``If-Match: *``: never creates a row
   ``created`` and S/4's note;
 - **failed**: S/4 rejected the order (its error text), or d365sap could not send it (the reason).
 
+:meth:`OrderWriteBack.record` is what the flows call: a write that Dataverse refuses for good
+(the order is not in Dataverse, as with orders pushed from a CRM without it, or the columns
+are misconfigured) is recorded in the trace and the result, never turned into a failure of an
+order S/4 already has; a transient failure is raised, so the message is tried again and the
+write-back completed.
+
 Columns and status values are configuration (``[sales_orders.write_back]``); an empty column name
 leaves that value out. Writing only these columns, never ``statecode``, keeps the write-back from
 looking like a new submission to the triggers.
@@ -22,6 +28,8 @@ from uuid import UUID
 
 from d365sap.config_sales_orders import OrderWriteBackSettings
 from d365sap.connectors.dataverse import DataverseClient
+from d365sap.engine.trace import Trace
+from d365sap.errors import NotFoundError, PermanentError
 
 ENTITY_SET = "salesorders"
 
@@ -90,3 +98,32 @@ class OrderWriteBack:
             return False
         await self.client.update(ENTITY_SET, str(order_id), values)
         return True
+
+    async def record(
+        self,
+        trace: Trace,
+        order_id: UUID | str,
+        status: str,
+        *,
+        message_id: str,
+        sales_order: str | None = None,
+        text: str | None = None,
+    ) -> str:
+        """Write in a trace step: ``written``, ``off`` or why not; transient failures raise."""
+        with trace.step("dataverse.write_back", detail=status) as step:
+            try:
+                written = await self.write(
+                    order_id, status, message_id=message_id, sales_order=sales_order, text=text
+                )
+            except NotFoundError:
+                step.status = "skipped"
+                step.detail = f"{status}: order {order_id} is not in Dataverse"
+                return "order not in Dataverse"
+            except PermanentError as refused:
+                step.status = "error"
+                step.detail = f"{status}: {refused.message}"
+                return f"failed: {refused.message}"
+            if not written:
+                step.status = "skipped"
+                return "off"
+            return "written"
