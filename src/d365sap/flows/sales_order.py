@@ -31,6 +31,8 @@ import structlog
 
 from d365sap.config_sales_orders import SalesOrderSettings
 from d365sap.connectors.dataverse import DataverseClient
+from d365sap.connectors.s4_sales_orders import SalesOrderReader
+from d365sap.engine.dry_run import DryRunReport
 from d365sap.engine.outbox import PENDING, REFUSED, REJECTED, SENT, ItemView, Outbox
 from d365sap.engine.store import MessageStore
 from d365sap.engine.trace import Trace
@@ -70,8 +72,8 @@ FRESH_STATES = frozenset({REJECTED, REFUSED})
 """Earlier sendings after which S/4 holds nothing of the order: it may go out anew."""
 
 
-class _DiscardError(Exception):
-    """The order is not for S/4 (or not ready): end as discarded with the reason."""
+class DiscardedError(Exception):
+    """The order is not for S/4 (or no longer submitted): it ends as discarded, with the reason."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -107,6 +109,7 @@ class SalesOrderFlow:
         dataverse: DataverseClient | None,
         write_back: OrderWriteBack,
         max_attempts: int,
+        reader: SalesOrderReader | None = None,
         discard_status: int = 202,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -119,6 +122,7 @@ class SalesOrderFlow:
         self.dataverse = dataverse
         self.write_back = write_back
         self.max_attempts = max_attempts
+        self.reader = reader
         self.clock = clock
 
     # describing ------------------------------------------------------------------------------
@@ -134,6 +138,12 @@ class SalesOrderFlow:
             return Description(route=ROUTE, business_key=str(message.order_id), queue=queue)
         route = ROUTE if message.erp_system_type == S4HC_LABEL else DISCARD_ROUTE
         return Description(route=route, business_key=str(message.order_id), queue=queue)
+
+    async def dry_run(self, payload: bytes) -> DryRunReport:
+        """What :meth:`run` would do now, without sending or writing (``sales_order_dry_run``)."""
+        from d365sap.flows.sales_order_dry_run import dry_run  # the report builds on this flow
+
+        return await dry_run(self, self.reader, payload)
 
     # running ---------------------------------------------------------------------------------
 
@@ -156,16 +166,16 @@ class SalesOrderFlow:
                     return await self._earlier(earlier, keys, trace, message_id=message_id)
                 except SendAloneError:
                     alone = True  # the recorded bulk was refused as a whole: go out alone
-            order = await self._order(message, trace)
+            order = await self.order_of(message, trace)
             keys["OrderNumber"] = order.order_number
-            self._route(order)
+            self.check_route(order)
             sold_to = await self._sold_to(order, trace, message_id=message_id)
             keys["SoldToParty"] = sold_to.customer
             packed = self._pack(order, sold_to, trace, message_id=message_id)
             dispatch = await self._send(packed, trace, alone=alone)
             written = await self._write(str(order.order_id), trace, message_id=message_id)
             return self._sent(keys, dispatch, written)
-        except _DiscardError as discard:
+        except DiscardedError as discard:
             return SalesOrderResult(
                 outcome=OrderOutcome.DISCARDED,
                 http_status=self.discard_status,
@@ -183,7 +193,9 @@ class SalesOrderFlow:
                 )
             return result
 
-    async def _order(self, message: OrderSubmitted | DynamicsOrder, trace: Trace) -> DynamicsOrder:
+    async def order_of(
+        self, message: OrderSubmitted | DynamicsOrder, trace: Trace
+    ) -> DynamicsOrder:
         if isinstance(message, DynamicsOrder):
             return message
         if self.dataverse is None:
@@ -199,22 +211,22 @@ class SalesOrderFlow:
                 )
             except NotFoundError:
                 step.detail = "the order no longer exists"
-                raise _DiscardError(
+                raise DiscardedError(
                     f"order {message.order_id} no longer exists in Dataverse"
                 ) from None
             order = order_from_rows(row, self.settings.columns)
             step.detail = f"{order.order_number}: {len(order.lines)} line(s), state {order.state}"
         if order.state != SUBMITTED:
-            raise _DiscardError(
+            raise DiscardedError(
                 f"order {order.order_number} is not submitted (statecode {order.state}); "
                 "only submitted orders go to S/4"
             )
         return order
 
-    def _route(self, order: DynamicsOrder) -> None:
+    def check_route(self, order: DynamicsOrder) -> None:
         if order.erp_system_type != S4HC_LABEL:
             found = order.erp_system_type or "(none)"
-            raise _DiscardError(f"erpsystemtype {found!r} is not 'S4HC': the order is not for S/4")
+            raise DiscardedError(f"erpsystemtype {found!r} is not 'S4HC': the order is not for S/4")
 
     async def _sold_to(self, order: DynamicsOrder, trace: Trace, *, message_id: str) -> SoldTo:
         with trace.step("registry.customer", detail=str(order.customer_id)) as step:

@@ -221,6 +221,7 @@ def build_sales_orders(
         write_back=write_back,
         max_attempts=settings.runtime.retry.max_attempts,
         discard_status=settings.inbound.discard_status,
+        reader=reader,
     )
     confirmations = SalesOrderConfirmationFlow(
         settings=orders, store=store, write_back=write_back, reader=reader
