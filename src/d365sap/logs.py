@@ -11,6 +11,15 @@ import sys
 import structlog
 
 
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    """A logger on ``sys.stderr`` as it is now, not as it was when logging was configured.
+
+    Whoever replaced the stream since (a CLI runner capturing a command's output, a test
+    runner) gets the lines, and a stream closed since is never written to.
+    """
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     """Configure structlog and the standard library logging once at start-up."""
     numeric = getattr(logging, level.upper(), logging.INFO)
@@ -28,7 +37,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(

@@ -248,7 +248,8 @@ def test_examples_are_answered_synchronously_by_separate_workers(deployment: Dep
             f"{service}/api/messages/{s4.headers['x-message-id']}"
         ).json()
         assert message["status"] == "done" and message["attempts"] == 1
-    assert registered_workers(deployment.settings.store.url) == WORKERS * 3
+    queues = len(deployment.settings.runtime.concurrency)  # one worker per queue per process
+    assert registered_workers(deployment.settings.store.url) == WORKERS * queues
     assert all(worker.poll() is None for worker in deployment.workers)
 
 
