@@ -180,6 +180,14 @@ async def test_words_about_unknown_orders_are_discarded(desk: Desk) -> None:
     assert stranger in result.reason and "NOBULK" in result.reason
 
 
+async def test_a_word_about_a_bulk_d365sap_never_sent_is_discarded(desk: Desk) -> None:
+    order_id, _ = await desk.send()
+    result = await desk.run(confirmation(order_id, "SOMEONE-ELSES-BULK", "99"))
+    assert result.outcome == "discarded"
+    item = Outbox(desk.store).latest_for(order_id)
+    assert item is not None and item.state == "sent"  # untouched
+
+
 async def test_s4s_word_waits_for_the_orders_own_message(desk: Desk) -> None:
     submitted = await desk.service.intake.submit(
         FLOW_NAME, b"{}", content_type="application/json", correlation_id="c", source_id="x"

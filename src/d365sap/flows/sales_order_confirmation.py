@@ -5,8 +5,8 @@ One message per word about one order: a ``SalesOrderBulkConfirmation`` S/4 pushe
 (``found``), or that it found nothing by the deadline (``overdue``). A run:
 
 1. finds the order's item in the outbox: by the bulk message the confirmation refers to
-   (``ReferenceID``) and the order id (``YY1_CRMOrderID``), else the order's latest sending;
-   a word about an order d365sap never sent is discarded;
+   (``ReferenceID``) and the order id (``YY1_CRMOrderID``), or, without a ``ReferenceID``, the
+   order's latest sending; a word about an order (or bulk) d365sap never sent is discarded;
 2. waits (a transient failure, tried again shortly) while the order's own message has not
    settled: S/4 may answer before the order flow has written ``sent``, which must come first;
 3. records the verdict on the item: ``confirmed`` with S/4's order number, ``rejected`` with
@@ -149,7 +149,8 @@ class SalesOrderConfirmationFlow:
             if bulk_id:
                 items = await self.store.call(lambda: self.outbox.in_batch(bulk_id, word.order_id))
                 found = items[0] if items else None
-            if found is None and isinstance(word, OrderConfirmation):
+            if found is None and bulk_id is None:
+                # No ReferenceID: the order's latest sending is the one S/4 speaks of.
                 found = await self.store.call(lambda: self.outbox.latest_for(word.order_id))
             step.detail = (
                 f"bulk {found.batch_id} order {found.position}: {found.state}"
