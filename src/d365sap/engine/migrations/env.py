@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
+from d365sap.engine import outbox_tables  # noqa: F401  (its tables join Base.metadata)
 from d365sap.engine.tables import Base
 
 engine: Engine = context.config.attributes["engine"]
