@@ -19,7 +19,7 @@ from d365sap.connectors.s4_sales_orders import SalesOrderReader
 from d365sap.connectors.s4_soap import SalesOrderBulkClient
 from d365sap.emulators.s4.app import create_app
 from d365sap.emulators.settings import S4EmulatorSettings
-from d365sap.engine.outbox import REJECTED, SENT, Outbox
+from d365sap.engine.outbox import OVERDUE, REJECTED, SENT, Outbox
 from d365sap.engine.store import MessageStore
 from d365sap.engine.trace import Trace
 from d365sap.engine.xref import KeyRegistry, RecordKey, SalesArea
@@ -184,6 +184,22 @@ async def test_an_order_s4_rejected_goes_out_anew(harness: Harness) -> None:
     assert result.outcome == "sent"
     assert result.bulk.message_header_id != item.batch_id
     assert [i.batch_id for i in outbox.of_message(first)][1] == item.batch_id
+
+
+async def test_an_overdue_order_goes_out_again_only_by_its_own_message(harness: Harness) -> None:
+    harness.customer()
+    flow = harness.flow()
+    dynamics = order()
+    first = await harness.store_message(dynamics)
+    await harness.run(flow, dynamics, first)
+    outbox = Outbox(harness.store)
+    item = outbox.latest_for(str(dynamics.order_id))
+    assert item is not None
+    outbox.settle_item(item.id, OVERDUE, detail="no word from S/4")
+    other, _ = await harness.run(flow, dynamics, await harness.store_message(dynamics))
+    assert other.outcome == "already_sent"  # a redelivery is no reason to send it twice
+    again, _ = await harness.run(flow, dynamics, first)  # the operator's forced retry
+    assert again.outcome == "sent" and again.bulk.message_header_id != item.batch_id
 
 
 async def test_an_unsynchronised_customer_waits_then_fails(harness: Harness) -> None:

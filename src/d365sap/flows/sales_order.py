@@ -7,7 +7,8 @@ One message per order. A run:
 2. asks the outbox whether the order went out before. An order S/4 may hold (sent, waiting,
    confirmed, or in a bulk whose fate is unknown) is never sent in a new bulk: a bulk still
    ``sending`` is sent again as recorded, with the same ``MessageHeader/ID``; anything else
-   ends as ``sent``/``already_sent``. Only an order S/4 rejected or refused goes out anew;
+   ends as ``sent``/``already_sent``. Only an order S/4 rejected or refused goes out anew (or
+   an overdue one, when an operator forces its own message to run again);
 3. routes: only ``erpsystemtype = S4HC`` (and, from Dataverse, only a Submitted order) goes on,
    anything else is discarded with the reason;
 4. finds the customer's S/4 keys in the key registry. A customer not synchronised yet is a
@@ -33,7 +34,7 @@ from d365sap.config_sales_orders import SalesOrderSettings
 from d365sap.connectors.dataverse import DataverseClient
 from d365sap.connectors.s4_sales_orders import SalesOrderReader
 from d365sap.engine.dry_run import DryRunReport
-from d365sap.engine.outbox import PENDING, REFUSED, REJECTED, SENT, ItemView, Outbox
+from d365sap.engine.outbox import OVERDUE, PENDING, REFUSED, REJECTED, SENT, ItemView, Outbox
 from d365sap.engine.store import MessageStore
 from d365sap.engine.trace import Trace
 from d365sap.engine.types import Description
@@ -70,6 +71,18 @@ from d365sap.model.sales_order import DynamicsOrder, SoldTo
 log = structlog.get_logger("d365sap.sales_orders")
 FRESH_STATES = frozenset({REJECTED, REFUSED})
 """Earlier sendings after which S/4 holds nothing of the order: it may go out anew."""
+
+
+def goes_out_anew(earlier: ItemView | None, message_id: str) -> bool:
+    """Whether the order may be sent in a new bulk message.
+
+    Never sent, rejected by S/4, or its bulk refused: yes. Overdue (S/4 never said anything, and
+    API_SALES_ORDER_SRV did not have it at the deadline): only when the message that sent it
+    runs again, which after it settled only an operator's forced retry does.
+    """
+    if earlier is None or earlier.state in FRESH_STATES:
+        return True
+    return earlier.state == OVERDUE and earlier.message_id == message_id
 
 
 class DiscardedError(Exception):
@@ -161,7 +174,7 @@ class SalesOrderFlow:
                 )
                 step.detail = _earlier_text(earlier)
             alone = False
-            if earlier is not None and earlier.state not in FRESH_STATES:
+            if earlier is not None and not goes_out_anew(earlier, message_id):
                 try:
                     return await self._earlier(earlier, keys, trace, message_id=message_id)
                 except SendAloneError:

@@ -26,9 +26,9 @@ from d365sap.engine.dry_run import (
 from d365sap.engine.trace import Trace
 from d365sap.errors import D365SapError, ValidationError
 from d365sap.flows.sales_order import (
-    FRESH_STATES,
     DiscardedError,
     SalesOrderFlow,
+    goes_out_anew,
     read_message,
 )
 from d365sap.flows.sales_order_messages import FLOW_NAME, ROUTE
@@ -49,7 +49,7 @@ async def dry_run(
         message = read_message(payload)
         keys["SalesOrderID"] = str(message.order_id)
         earlier = await flow.store.call(lambda: flow.outbox.latest_for(str(message.order_id)))
-        if earlier is not None and earlier.state not in FRESH_STATES:
+        if earlier is not None and not goes_out_anew(earlier, earlier.message_id):
             return report(
                 outcome="already_sent",
                 summary=f"would not send: the order went out in bulk {earlier.batch_id} "
