@@ -89,3 +89,15 @@ class DataverseFlowSettings(BaseModel):
         "SAP sales areas, or only record that it was deleted",
     )
     write_back: WriteBackSettings = Field(default_factory=WriteBackSettings)
+    batch_reads: bool = Field(
+        default=True,
+        description="read accounts in the $batch requests the write-backs use, shared with "
+        "other messages running at the same time (false: one GET per message)",
+    )
+    org_cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="how long linked ERP organisations read from Dataverse are reused "
+        "(0: read with every message)",
+    )

@@ -155,7 +155,34 @@ def test_an_expired_token_is_replaced(stack: NativeStack) -> None:
     assert stack.row(DETAILS, str(second.detail_id))["sap_syncstatus"] == SYNCHRONIZED
 
 
-def test_a_failed_write_back_is_retried_without_sending_to_sap_again(stack: NativeStack) -> None:
+def test_a_failed_read_batch_fails_the_message_before_anything_is_sent(
+    stack: NativeStack,
+) -> None:
+    rows = stack.new_customer(ORG_S4_1710)
+    assert rows.detail_id is not None
+    stack.dataverse.admin("PUT", "/emulator/faults", json={"paths": [BATCH_PATH]})
+    stack.dv_faults("error", status=503)  # the $batch holding the account's read
+
+    message = stack.run("sap_erpaccountdetail", rows.detail_id)
+
+    assert message["status"] == "done", message
+    assert message["attempts"] == 2
+    assert "dataverse.read_account" in _steps(message, 1)
+    assert "s4.create_business_partner" not in _steps(message, 1)
+    assert "s4.create_business_partner" in _steps(message, 2)
+    assert _records(message)[rows.detail_id]["write_back"] == "written"
+    assert _partner_posts(stack) == 1
+
+
+def test_a_failed_write_back_is_retried_without_sending_to_sap_again(
+    tls: TlsFiles, tmp_path: Path
+) -> None:
+    # Account reads outside $batch, so the injected fault hits the write-back's request.
+    with native_stack(tls, tmp_path, dataverse_flow={"batch_reads": False}) as stack:
+        _write_back_fails_once(stack)
+
+
+def _write_back_fails_once(stack: NativeStack) -> None:
     rows = stack.new_customer(ORG_S4_1710)
     assert rows.detail_id is not None
     stack.dataverse.admin("PUT", "/emulator/faults", json={"paths": [BATCH_PATH]})

@@ -120,6 +120,12 @@ def _expand(expand: Sequence[str] | None) -> str | None:
     return ",".join(expand) or None
 
 
+def _read_target(path: str, select: Sequence[str] | None, expand: Sequence[str] | None) -> str:
+    options = [("$select", columns(select, "select")), ("$expand", _expand(expand))]
+    query = query_string((name, value) for name, value in options if value)
+    return f"{path}?{query}" if query else path
+
+
 def _removal(item: Mapping[str, Any]) -> str | None:
     """The id of a ``$deletedEntity`` (OData 4.0 JSON, Dataverse) or ``@removed`` entry."""
     context = str(item.get("@odata.context", ""))
@@ -166,10 +172,20 @@ class DataverseClient(DataverseSession):
     ) -> dict[str, Any]:
         """One row by id or alternate key; :class:`NotFoundError` when there is none."""
         path = row_path(entity_set, key)
-        options = [("$select", columns(select, "select")), ("$expand", _expand(expand))]
-        query = query_string((name, value) for name, value in options if value)
-        url = self.url(f"{path}?{query}" if query else path)
+        url = self.url(_read_target(path, select, expand))
         return await self._json(url, headers={}, what=f"GET {path}")
+
+    @staticmethod
+    def read_operation(
+        entity_set: str,
+        key: RowKey,
+        *,
+        select: Sequence[str] | None = None,
+        expand: Sequence[str] | None = None,
+    ) -> batching.BatchOperation:
+        """The ``$batch`` operation reading what :meth:`get` reads (its row in the result)."""
+        path = _read_target(row_path(entity_set, key), select, expand)
+        return batching.BatchOperation("GET", path)
 
     async def pages(
         self,

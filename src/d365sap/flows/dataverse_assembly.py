@@ -18,13 +18,15 @@ account detail (sales-area data) and one per ERP account (general data), each wi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from d365sap.connectors.dataverse import DataverseClient
 from d365sap.connectors.dataverse_keys import guid
-from d365sap.errors import NotFoundError, ValidationError
+from d365sap.errors import D365SapError, NotFoundError, TransientError, ValidationError
+from d365sap.flows.batch_buffer import BatchBuffer
 from d365sap.flows.dataverse_messages import ChangeTable, DataverseChange
 from d365sap.mapping.dataverse_customer import CustomerRows, column
 from d365sap.model.crm import LinkedErpOrg
@@ -216,10 +218,14 @@ class AccountReader:
         *,
         write_back_columns: Sequence[str] = (),
         erp_account_write_back_columns: Sequence[str] = (),
+        buffer: BatchBuffer | None = None,
+        org_cache_seconds: float = 0.0,
     ) -> None:
         self.client = client
         self.detail_columns = _unique([*DETAIL_COLUMNS, *write_back_columns])
         self.erp_account_columns = _unique([*ERP_ACCOUNT_COLUMNS, *erp_account_write_back_columns])
+        self.buffer = buffer
+        self.orgs = OrgCache(org_cache_seconds)
 
     async def locate_account(self, change: DataverseChange) -> str | None:
         """The id of the account ``change`` belongs to; ``None`` when its row is gone."""
@@ -248,9 +254,7 @@ class AccountReader:
             f"{DETAILS_OF_ACCOUNT}($select={','.join(self.detail_columns)})",
         ]
         try:
-            account = await self.client.get(
-                ACCOUNTS, account_id, select=list(ACCOUNT_COLUMNS), expand=expand
-            )
+            account = await self._account(account_id, expand)
         except NotFoundError:
             return AccountSnapshot(account_id, None)
         erp_accounts = tuple(await self._expanded(account, ERP_ACCOUNTS_OF_ACCOUNT))
@@ -266,6 +270,25 @@ class AccountReader:
             account_id, account, erp_accounts, details, await self._orgs(org_ids)
         )
 
+    async def _account(self, account_id: str, expand: list[str]) -> dict[str, Any]:
+        """The account row, in a ``$batch`` shared with other messages when there is a buffer."""
+        if self.buffer is None:
+            return await self.client.get(
+                ACCOUNTS, account_id, select=list(ACCOUNT_COLUMNS), expand=expand
+            )
+        operation = self.client.read_operation(
+            ACCOUNTS, account_id, select=list(ACCOUNT_COLUMNS), expand=expand
+        )
+        (result,) = await self.buffer.submit([operation])
+        if result.ok and result.row is not None:
+            return result.row
+        if isinstance(result.error, D365SapError):
+            raise result.error
+        raise TransientError(
+            f"Dataverse GET accounts({account_id}) in $batch: "
+            + ("not run, the batch stopped before it" if result.state == "not_run" else "no row")
+        )
+
     async def _expanded(self, row: dict[str, Any], navigation: str) -> list[dict[str, Any]]:
         """An expanded collection, with the rows behind its next link when Dataverse cut it."""
         rows = _collection(row.pop(navigation, None))
@@ -276,16 +299,53 @@ class AccountReader:
         return rows
 
     async def _orgs(self, org_ids: Sequence[str]) -> dict[str, Row]:
-        if not org_ids:
-            return {}
-        condition = " or ".join(f"sap_linkederporgid eq {guid(org_id)}" for org_id in org_ids)
-        found: dict[str, Row] = {}
+        found, missing = self.orgs.lookup(org_ids)
+        if not missing:
+            return found
+        condition = " or ".join(f"sap_linkederporgid eq {guid(org_id)}" for org_id in missing)
         async for page in self.client.pages(ORGS, select=list(ORG_COLUMNS), filter=condition):
             for row in page.rows:
                 org_id = _text(row, "sap_linkederporgid")
                 if org_id is not None:
                     found[org_id] = row
+        self.orgs.remember(missing, found)
         return found
+
+
+class OrgCache:
+    """Linked ERP organisations read lately, kept for ``seconds`` (0: not kept).
+
+    They are a handful of configuration rows every account points at; reading them for every
+    message would double the flow's Dataverse requests. A changed organisation is seen once its
+    entry expires; an organisation found missing is not remembered, so it is read again.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._rows: dict[str, tuple[float, Row]] = {}
+
+    def lookup(self, org_ids: Sequence[str]) -> tuple[dict[str, Row], list[str]]:
+        """The rows still fresh, and the ids to read."""
+        now = time.monotonic()
+        found: dict[str, Row] = {}
+        missing: list[str] = []
+        for org_id in org_ids:
+            entry = self._rows.get(org_id)
+            if entry is not None and entry[0] > now:
+                found[org_id] = entry[1]
+            else:
+                missing.append(org_id)
+        return found, missing
+
+    def remember(self, org_ids: Sequence[str], rows: Mapping[str, Row]) -> None:
+        """Keep the rows just read."""
+        if self.seconds <= 0:
+            return
+        until = time.monotonic() + self.seconds
+        for org_id in org_ids:
+            row = rows.get(org_id)
+            if row is not None:
+                self._rows[org_id] = (until, row)
 
 
 def _collection(value: object) -> list[dict[str, Any]]:

@@ -4,8 +4,9 @@
 enabled`` when set, else whether ``[dataverse]`` was configured (in the file or the environment)
 with a credential. :func:`build_dataverse_flow` wires the parts: a Dataverse client (msal token,
 the deployment's shared throttle), the key registry, the applied digests, the creator, the
-deletion handler and the write-back buffer, around the legacy :class:`CustomerFlow` whose S/4
-and IDoc paths it reuses. :class:`DataverseFlowParts` closes what it opened.
+deletion handler and the ``$batch`` buffer its account reads and write-backs share, around the
+legacy :class:`CustomerFlow` whose S/4 and IDoc paths it reuses. :class:`DataverseFlowParts`
+closes what it opened.
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ def build_dataverse_flow(
             client,
             write_back_columns=[name for name in detail_columns if name],
             erp_account_write_back_columns=[name for name in erp_columns if name],
+            buffer=write_back if flow_settings.batch_reads else None,
+            org_cache_seconds=flow_settings.org_cache_seconds,
         ),
         syncer=RecordSyncer(
             store=store, registry=registry, applied=applied, customers=customers, creator=creator

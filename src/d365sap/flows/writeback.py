@@ -14,7 +14,8 @@ written and the echo ends after one round.
 sends what has gathered once it holds ``batch_size`` operations or ``linger_seconds`` after the
 first one arrived, one request at a time, while the next batch gathers. A quiet service writes
 back after the linger (50 ms by default); a busy one sends full batches, up to 1000 operations in
-one request against Dataverse's service protection limits. Each operation is a ``PATCH`` with
+one request against Dataverse's service protection limits (:mod:`~d365sap.flows.batch_buffer`;
+the flow's account reads share the same requests). Each operation is a ``PATCH`` with
 ``If-Match: *``: it never creates a row, a deleted row answers 404 (reported, not fatal). A
 transient failure of the request (429 after the retries, 5xx, timeout) fails the write-backs in
 it; the message is then retried and, its records being unchanged, only writes back.
@@ -22,17 +23,15 @@ it; the message is then retried and, its records being unchanged, only writes ba
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from d365sap.config_dataverse_flow import WriteBackSettings
-from d365sap.connectors.dataverse import DataverseClient
 from d365sap.connectors.dataverse_batch import BatchOperation, BatchResult
 from d365sap.errors import TransientError
+from d365sap.flows.batch_buffer import BatchBuffer
 from d365sap.flows.dataverse_assembly import ACCOUNTS, ERP_ACCOUNTS, AccountSnapshot
 from d365sap.flows.dataverse_result import SENT_ACTIONS, RecordAction, RecordOutcome
 
@@ -179,86 +178,9 @@ class WriteBackPlanner:
             rows.setdefault((ACCOUNTS, snapshot.account_id), {})["accountnumber"] = first_number
 
 
-class WriteBackBuffer:
-    """Gathers write-backs of concurrently running messages into shared ``$batch`` requests."""
-
-    def __init__(self, client: DataverseClient, *, batch_size: int, linger_seconds: float) -> None:
-        self.client = client
-        self.batch_size = batch_size
-        self.linger = linger_seconds
-        self._pending: list[tuple[list[WriteBack], asyncio.Future[list[BatchResult]]]] = []
-        self._count = 0
-        self._full = asyncio.Event()
-        self._sender: asyncio.Task[None] | None = None
-        self.requests = 0
-        """``$batch`` requests sent (for tests and statistics)."""
+class WriteBackBuffer(BatchBuffer):
+    """A :class:`BatchBuffer` taking write-backs (its reads may share the same requests)."""
 
     async def write(self, items: Sequence[WriteBack]) -> list[BatchResult]:
         """Write ``items``; one result per item, once the request holding them has answered."""
-        if not items:
-            return []
-        future: asyncio.Future[list[BatchResult]] = asyncio.get_running_loop().create_future()
-        self._pending.append((list(items), future))
-        self._count += len(items)
-        if self._count >= self.batch_size:
-            self._full.set()
-        if self._sender is None:
-            self._sender = asyncio.create_task(self._send_loop(), name="d365sap-write-back")
-        # A message that stops waiting leaves its write-back in the batch: it is written anyway.
-        return await asyncio.shield(future)
-
-    async def _send_loop(self) -> None:
-        try:
-            while self._pending:
-                if self._count < self.batch_size and self.linger > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._full.wait(), self.linger)
-                batch = self._take()
-                await self._send(batch)
-        finally:
-            self._sender = None
-            error = RuntimeError("the service is stopping; the write-back was not sent")
-            for _, future in self._pending:
-                if not future.done():
-                    future.set_exception(error)
-            self._pending.clear()
-            self._count = 0
-
-    def _take(self) -> list[tuple[list[WriteBack], asyncio.Future[list[BatchResult]]]]:
-        """Whole submissions up to ``batch_size`` operations (at least one submission)."""
-        taken: list[tuple[list[WriteBack], asyncio.Future[list[BatchResult]]]] = []
-        size = 0
-        while self._pending and (not taken or size + len(self._pending[0][0]) <= self.batch_size):
-            entry = self._pending.pop(0)
-            taken.append(entry)
-            size += len(entry[0])
-        self._count -= size
-        if self._count < self.batch_size:
-            self._full.clear()
-        return taken
-
-    async def _send(
-        self, batch: list[tuple[list[WriteBack], asyncio.Future[list[BatchResult]]]]
-    ) -> None:
-        operations = [item.operation() for items, _ in batch for item in items]
-        try:
-            self.requests += 1
-            results = await self.client.batch(operations, chunk_size=self.batch_size)
-        except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
-        start = 0
-        for items, future in batch:
-            if not future.done():
-                future.set_result(results[start : start + len(items)])
-            start += len(items)
-
-    async def close(self) -> None:
-        """Stop sending; write-backs still waiting fail (their messages are retried)."""
-        sender = self._sender
-        if sender is not None:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+        return await self.submit([item.operation() for item in items])
