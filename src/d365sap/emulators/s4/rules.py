@@ -47,6 +47,10 @@ def _set_if_present(
         values[name] = value
 
 
+_NO_LIMIT = 10**40
+"""Above any address number (the column holds at most 10 digits)."""
+
+
 class Rules:
     """Server-side values and checks applied around every create and update."""
 
@@ -66,13 +70,10 @@ class Rules:
 
     def next_partner_number(self) -> str:
         """Next free number of the internal business partner number range."""
-        taken = [
-            int(r.values["BusinessPartner"])
-            for r in self.store.rows(BUSINESS_PARTNER)
-            if str(r.values["BusinessPartner"]).isdigit()
-            and self.number_from <= int(r.values["BusinessPartner"]) <= self.number_to
-        ]
-        candidate = max(taken, default=self.number_from - 1) + 1
+        largest = self.store.largest_number(
+            BUSINESS_PARTNER, "BusinessPartner", self.number_from, self.number_to
+        )
+        candidate = (self.number_from - 1 if largest is None else largest) + 1
         if candidate > self.number_to:
             raise errors.ODataError(
                 400,
@@ -84,21 +85,16 @@ class Rules:
 
     def _next_address_number(self) -> str:
         """Next number of the address number range (addresses of all partners share it)."""
-        taken = [
-            int(r.values["AddressID"])
-            for r in self.store.rows(ADDRESS)
-            if str(r.values["AddressID"]).isdigit()
-        ]
-        return str(max(taken, default=0) + 1)
+        largest = self.store.largest_number(ADDRESS, "AddressID", 0, _NO_LIMIT)
+        return str((largest or 0) + 1)
 
     def _next_sequence(self, entity_set: EntitySet, values: Mapping[str, Any]) -> str:
         """Next communication sequence number of one address and person."""
+        same = {"AddressID": values.get("AddressID"), "Person": values.get("Person")}
         taken = [
             int(r.values["OrdinalNumber"])
-            for r in self.store.rows(entity_set.name)
-            if r.values.get("AddressID") == values.get("AddressID")
-            and r.values.get("Person") == values.get("Person")
-            and str(r.values.get("OrdinalNumber")).isdigit()
+            for r in self.store.matching(entity_set.name, same)
+            if str(r.values.get("OrdinalNumber")).isdigit()
         ]
         return str(max(taken, default=0) + 1)
 
