@@ -118,11 +118,8 @@ class Relations:
         """The rows that point at ``row`` through a collection-valued navigation."""
         rel = navigation.relationship
         row_id = row.get(self.schema.table(table).primary_id)
-        return [
-            other
-            for other in self.store.rows(rel.referencing)
-            if points_at(other, rel.column, table, row_id)
-        ]
+        candidates = self.store.rows_with(rel.referencing, f"_{rel.column}_value", row_id)
+        return [other for other in candidates if points_at(other, rel.column, table, row_id)]
 
     def one(self, table: QueryTable, navigation: str, row: Row) -> Row | None:
         """``RelatedRows.one`` for the query package."""

@@ -29,6 +29,7 @@ from typing import cast
 from d365sap.emulators.dataverse import errors
 from d365sap.emulators.dataverse.columns import Column
 from d365sap.emulators.dataverse.events import ChangeKind, ChangeListener, RowChange
+from d365sap.emulators.dataverse.lookup_index import LookupIndexes
 from d365sap.emulators.dataverse.messages import Caller
 from d365sap.emulators.dataverse.schema import AlternateKey, Schema, Table
 
@@ -92,6 +93,7 @@ class Store:
         self._undo: list[_Undo] | None = None
         self._pending: list[RowChange] = []
         self._quiet = 0
+        self._lookups = LookupIndexes()
         for table in schema.tables.values():
             self._keys[table.logical_name] = {k.name: {} for k in table.alternate_keys}
 
@@ -112,6 +114,14 @@ class Store:
         """All rows of ``table`` in creation order."""
         with self.lock:
             return list(self._rows[table].values())
+
+    def rows_with(self, table: str, prop: str, value: object) -> list[Row]:
+        """Rows of ``table`` whose ``prop`` (e.g. ``_sap_accountid_value``) is ``value``.
+
+        In creation order, like :meth:`rows`; indexed (see :mod:`.lookup_index`).
+        """
+        with self.lock:
+            return self._lookups.rows_with(table, prop, value, self._rows[table])
 
     def find(self, table: str, key: AlternateKey, values: Mapping[str, object]) -> Row | None:
         """The row whose alternate ``key`` columns (by property name) have ``values``."""
@@ -179,12 +189,14 @@ class Store:
                 self._undo.append(_Undo(table, row_id, before))
             del self._rows[table][row_id]
             self._unindex(definition, before)
+            self._lookups.taken(table, row_id, before, gone=True)
             self._record(definition, "Delete", row_id, before, None, origin, frozenset())
             return before
 
     def clear(self) -> None:
         """Drop every row (no events; the version counter keeps counting)."""
         with self.lock:
+            self._lookups.clear()
             for table, rows in self._rows.items():
                 rows.clear()
                 for index in self._keys[table].values():
@@ -256,8 +268,10 @@ class Store:
         definition = self.schema.table(table)
         if previous is not None:
             self._unindex(definition, previous)
+            self._lookups.taken(table, row_id, previous, gone=False)
         self._rows[table][row_id] = row
         self._index(definition, row, row_id)
+        self._lookups.placed(table, row_id, row, new_position=previous is None)
 
     def _roll_back(self, mark: int) -> None:
         assert self._undo is not None
@@ -267,9 +281,11 @@ class Store:
             current = self._rows[undo.table].pop(undo.row_id, None)
             if current is not None:
                 self._unindex(definition, current)
+                self._lookups.taken(undo.table, undo.row_id, current, gone=True)
             if undo.previous is not None:
                 self._rows[undo.table][undo.row_id] = undo.previous
                 self._index(definition, undo.previous, undo.row_id)
+                self._lookups.placed(undo.table, undo.row_id, undo.previous, new_position=True)
 
     def _parts(
         self, table: Table, key: AlternateKey, row: Mapping[str, object]
