@@ -350,3 +350,33 @@ def key_from_filter(node: Node, entity_set: EntitySet) -> tuple[Any, ...] | None
     if not collect(node) or set(found) != set(entity_set.keys):
         return None
     return tuple(found[name] for name in entity_set.keys)
+
+
+def equalities_from_filter(node: Node, entity_set: EntitySet) -> dict[str, str]:
+    """``Prop eq 'text'`` conditions on string properties that every match must satisfy.
+
+    Only the top-level conjunction is looked at (``a and b and …``); a condition under ``or``
+    or ``not`` contributes nothing. A caller may narrow the rows to those holding one of these
+    values before evaluating the whole filter: the answer is the same.
+    """
+    found: dict[str, str] = {}
+
+    def collect(current: Node) -> None:
+        if isinstance(current, Logical):
+            if current.op == "and" and current.right is not None:
+                collect(current.left)
+                collect(current.right)
+            return
+        if not isinstance(current, Compare) or current.op != "eq":
+            return
+        left, right = current.left, current.right
+        if isinstance(left, Literal) and isinstance(right, PropertyRef):
+            left, right = right, left
+        if not (isinstance(left, PropertyRef) and isinstance(right, Literal)):
+            return
+        prop = entity_set.properties.get(left.name)
+        if prop is not None and prop.edm_type == "Edm.String" and isinstance(right.value, str):
+            found.setdefault(left.name, right.value)
+
+    collect(node)
+    return found
