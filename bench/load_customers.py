@@ -582,7 +582,7 @@ def main() -> int:
         "--erp-share", type=float, default=0.2, help="share of customers created in SAP ERP"
     )
     parser.add_argument(
-        "--concurrency", type=int, default=32, help="[runtime.concurrency] dataverse"
+        "--concurrency", type=int, default=64, help="[runtime.concurrency] dataverse"
     )
     parser.add_argument("--store", help="store URL (default: a SQLite file in the work folder)")
     parser.add_argument("--timeout", type=float, default=3600.0)
