@@ -317,3 +317,18 @@ def test_settle_many_records_the_good_attempts_beside_a_bad_one(store: MessageSt
     assert failures[2] is None
     assert failures[1] is not None
     assert [store.status_of(i).status for i in ids] == [DONE, PROCESSING, DONE]  # type: ignore[union-attr]
+
+
+def test_message_ids_are_time_ordered_uuids() -> None:
+    import time
+    import uuid
+
+    from d365sap.engine.store import new_message_id
+
+    earlier = [new_message_id() for _ in range(200)]
+    time.sleep(0.002)
+    later = new_message_id()
+
+    assert len(set(earlier)) == 200
+    assert all(uuid.UUID(i).version == 7 for i in [*earlier, later])
+    assert all(i < later for i in earlier)  # ids of a later millisecond sort after

@@ -23,6 +23,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # 16 MB of page cache instead of SQLite's 2 MB: a store of tens of thousands of messages
+    # keeps its index pages in memory instead of reading them back through the file system.
+    cursor.execute("PRAGMA cache_size=-16384")
     cursor.close()
 
 
