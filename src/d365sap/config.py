@@ -15,10 +15,12 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from d365sap.config_base import SecretRef
+from d365sap.config_base import Section as _Section
 from d365sap.config_create import ErpCreateSettings, S4CreateSettings
 from d365sap.config_dataverse_flow import DataverseFlowSettings
 from d365sap.config_sales_orders import SalesOrderSettings
@@ -29,38 +31,6 @@ from d365sap.errors import ConfigError
 CONFIG_ENV = "D365SAP_CONFIG"
 DEFAULT_CONFIG_FILE = "d365sap.toml"
 SECRET_KEYS = frozenset({"password", "client_secret", "secret", "private_key", "webhook_key"})
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SecretRef(_Section):
-    """Where a secret comes from: a value from the environment, a named variable, or a file."""
-
-    password: SecretStr | None = Field(default=None, description="only from the environment")
-    password_env: str | None = Field(default=None, description="name of the variable to read")
-    password_file: Path | None = Field(default=None, description="file holding the secret")
-
-    def secret(self) -> str | None:
-        """Resolve the secret; ``None`` when none is configured."""
-        if self.password is not None:
-            return self.password.get_secret_value()
-        if self.password_env:
-            return os.environ.get(self.password_env)
-        if self.password_file:
-            return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
-        return None
-
-    def secret_problems(self, where: str) -> list[tuple[str, str]]:
-        """Problems resolving the secret, named by field."""
-        if self.password_env and self.password_env not in os.environ:
-            return [
-                (f"{where}.password_env", f"environment variable {self.password_env} is not set")
-            ]
-        if self.password_file and not self.password_file.is_file():
-            return [(f"{where}.password_file", f"file {self.password_file} does not exist")]
-        return []
 
 
 class InboundUser(SecretRef):

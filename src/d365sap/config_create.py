@@ -10,13 +10,11 @@ mounted as ``[s4.create]`` and ``[erp.create]`` in :mod:`d365sap.config`.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from d365sap.config_base import Section as _Section
 
 _CODE = r"^[A-Z0-9_]+$"
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class S4CreateSettings(_Section):

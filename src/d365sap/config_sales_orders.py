@@ -13,44 +13,15 @@ environment (``D365SAP_SALES_ORDERS__PASSWORD``), ``password_env`` or ``password
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from d365sap.config_base import SecretRef
+from d365sap.config_base import Section as _Section
 
 _COLUMN = r"^([a-z_][a-z0-9_]{0,99})?$"
 _REQUIRED_COLUMN = r"^[a-z_][a-z0-9_]{0,99}$"
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _Secret(_Section):
-    password: SecretStr | None = Field(default=None, description="only from the environment")
-    password_env: str | None = Field(default=None, description="name of the variable to read")
-    password_file: Path | None = Field(default=None, description="file holding the secret")
-
-    def secret(self) -> str | None:
-        """The configured secret, or ``None``."""
-        if self.password is not None:
-            return self.password.get_secret_value()
-        if self.password_env:
-            return os.environ.get(self.password_env)
-        if self.password_file:
-            return self.password_file.read_text(encoding="utf-8").rstrip("\r\n")
-        return None
-
-    def secret_problems(self, where: str) -> list[tuple[str, str]]:
-        """A named secret source that cannot be read."""
-        if self.password_env and self.password_env not in os.environ:
-            return [
-                (f"{where}.password_env", f"environment variable {self.password_env} is not set")
-            ]
-        if self.password_file and not self.password_file.is_file():
-            return [(f"{where}.password_file", f"file {self.password_file} does not exist")]
-        return []
 
 
 class OrderColumns(_Section):
@@ -107,7 +78,7 @@ class OrderWriteBackSettings(_Section):
     status_values: OrderStatusValues = Field(default_factory=OrderStatusValues)
 
 
-class ODataEndpoint(_Secret):
+class ODataEndpoint(SecretRef):
     """API_SALES_ORDER_SRV, read to find orders S/4 created (polling, checks)."""
 
     base_url: str = "http://127.0.0.1:18081/sap/opu/odata/sap/API_SALES_ORDER_SRV"
@@ -150,7 +121,7 @@ class ConfirmationSettings(_Section):
     )
 
 
-class SalesOrderSettings(_Secret):
+class SalesOrderSettings(SecretRef):
     """``[sales_orders]``: Dynamics orders to S/4HANA Cloud (SEED-SPEC §6)."""
 
     enabled: bool = Field(default=True, description="run the sales order flow in this service")
