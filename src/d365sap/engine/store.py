@@ -193,22 +193,9 @@ class MessageStore(StoreReads):
         A duplicate (same source id, or without one the same payload as the latest message of
         the same record) returns the first message and ``True``.
         """
-        message_id = new_message_id()
-        lock_key = self._lock_key(arrival, message_id)
-        digest = payload_hash(arrival.payload)
         try:
             with self.fast() as session:
-                if arrival.source_id is None:
-                    first = self._same_as_latest(session, arrival.flow, lock_key, digest)
-                    if first is not None:
-                        return first, True
-                values = self._insert(session, arrival, message_id, lock_key, digest)
-                enqueuer.enqueue(
-                    session,
-                    JobRequest(
-                        message_id=message_id, queue=arrival.queue, lock_key=lock_key, new=True
-                    ),
-                )
+                return self._accept_in(session, arrival, enqueuer, None)
         except IntegrityError:
             if arrival.source_id is None:
                 raise
@@ -216,7 +203,6 @@ class MessageStore(StoreReads):
             if existing is None:
                 raise
             return existing, True
-        return view_of(values), False
 
     def accept_many(
         self, arrivals: list[Arrival], enqueuer: Enqueuer
@@ -235,30 +221,36 @@ class MessageStore(StoreReads):
             with self.fast() as session:
                 seqs = iter(self._next_seqs(session, len(arrivals)))
                 for arrival in arrivals:
-                    message_id = new_message_id()
-                    lock_key = self._lock_key(arrival, message_id)
-                    digest = payload_hash(arrival.payload)
-                    if arrival.source_id is None:
-                        first = self._same_as_latest(session, arrival.flow, lock_key, digest)
-                        if first is not None:
-                            results.append((first, True))
-                            continue
-                    values = self._insert(
-                        session, arrival, message_id, lock_key, digest, seq=next(seqs)
-                    )
-                    enqueuer.enqueue(
-                        session,
-                        JobRequest(
-                            message_id=message_id,
-                            queue=arrival.queue,
-                            lock_key=lock_key,
-                            new=True,
-                        ),
-                    )
-                    results.append((view_of(values), False))
+                    results.append(self._accept_in(session, arrival, enqueuer, seqs))
         except IntegrityError:
             return [self.accept(arrival, enqueuer) for arrival in arrivals]
         return results
+
+    def _accept_in(
+        self,
+        session: DbHandle,
+        arrival: Arrival,
+        enqueuer: Enqueuer,
+        seqs: Iterator[int] | None,
+    ) -> tuple[MessageView, bool]:
+        """One message of :meth:`accept` or :meth:`accept_many`, in the caller's transaction.
+
+        ``seqs`` holds arrival numbers reserved for a batch; without it the insert reserves one.
+        """
+        message_id = new_message_id()
+        lock_key = self._lock_key(arrival, message_id)
+        digest = payload_hash(arrival.payload)
+        if arrival.source_id is None:
+            first = self._same_as_latest(session, arrival.flow, lock_key, digest)
+            if first is not None:
+                return first, True
+        seq = next(seqs) if seqs is not None else None
+        values = self._insert(session, arrival, message_id, lock_key, digest, seq=seq)
+        enqueuer.enqueue(
+            session,
+            JobRequest(message_id=message_id, queue=arrival.queue, lock_key=lock_key, new=True),
+        )
+        return view_of(values), False
 
     @staticmethod
     def _next_seqs(session: DbHandle, count: int) -> range:
