@@ -171,3 +171,58 @@ def test_bad_keys_name_the_field() -> None:
     assert system.value.field == "target_system"
     upper = str(uuid.uuid4()).upper()
     assert RecordKey("s4hc", upper).account_id == upper.lower()
+
+
+def test_a_creation_reserves_its_customer_and_sales_areas_together(store: MessageStore) -> None:
+    registry = KeyRegistry(store)
+    account = _id()
+    customer_key = RecordKey("s4hc", account)
+    areas = [_area_key(account), _area_key(account, area=OTHER_AREA)]
+    first, held = registry.reserve_creation(customer_key, areas, "m1", customer=None)
+    assert first.outcome == "reserved"
+    assert [r.outcome for r in held] == ["reserved", "reserved"]
+    again, held_again = registry.reserve_creation(customer_key, areas, "m1", customer=None)
+    assert again.outcome == "retry" and [r.outcome for r in held_again] == ["retry", "retry"]
+    other, other_held = registry.reserve_creation(customer_key, areas, "m2", customer=None)
+    assert other.outcome == "in_progress" and other_held == []  # areas left alone
+    entries = registry.confirm_creation(
+        customer_key, areas, "m1", customer="17100009", business_partner="17100009"
+    )
+    assert [(e.state, e.customer) for e in entries] == [("confirmed", "17100009")] * 3
+    assert entries[0].business_partner == "17100009" and entries[1].business_partner is None
+    # repeated (an attempt cut off after it committed): the same entries, nothing changed
+    assert registry.confirm_creation(customer_key, areas, "m1", customer="17100009") == entries
+    assert {e.key for e in registry.of_account(account)} == {customer_key, *areas}
+    later, later_held = registry.reserve_creation(customer_key, areas, "m3", customer=None)
+    assert later.outcome == "confirmed" and later_held == []
+
+
+def test_a_creation_that_conflicts_reserves_nothing(store: MessageStore) -> None:
+    registry = KeyRegistry(store)
+    detail = _id()
+    registry.reserve(_area_key(_id(), detail), "m1")
+    account = _id()
+    customer_key = RecordKey("s4hc", account)
+    with pytest.raises(ConflictError, match=f"detail {detail}"):
+        registry.reserve_creation(customer_key, [_area_key(account, detail)], "m2", customer=None)
+    assert registry.of_account(account) == []  # the customer's reservation was rolled back
+
+
+def test_confirming_a_creation_with_a_number_taken_elsewhere_names_it(
+    store: MessageStore,
+) -> None:
+    registry = KeyRegistry(store)
+    taken = _area_key(_id())
+    registry.reserve(taken, "m1")
+    registry.confirm(taken, "m1", customer="17100001")
+    account = _id()
+    customer_key = RecordKey("s4hc", account)
+    area = _area_key(account)
+    registry.reserve_creation(customer_key, [area], "m2", customer=None)
+    with pytest.raises(ConflictError, match="17100001"):
+        registry.confirm_creation(customer_key, [area], "m2", customer="17100001")
+    # record by record: the customer itself is confirmed, its sales area stays reserved
+    assert registry.lookup(customer_key).state == "confirmed"  # type: ignore[union-attr]
+    assert registry.lookup(area).state == "reserved"  # type: ignore[union-attr]
+    with pytest.raises(ConflictError, match="reserved by message m2"):
+        registry.confirm(area, "m3", customer="17100002")

@@ -97,7 +97,7 @@ class Processor:
             attempt=attempt,
         )
         flow = self.flows[message.flow]
-        trace = Trace(log_payloads=self.log_payloads)
+        trace = Trace(log_payloads=self.log_payloads, attempt=attempt, version=message.version)
         trace.snapshot("inbound", message.content_type, message.payload)
         try:
             output = await flow.run(message.payload, trace, message_id=message_id)

@@ -162,6 +162,22 @@ class MessageStore(StoreReads):
                 yield self._conn
 
     @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A short read on the hot path, without an ORM session.
+
+        On SQLite it runs on :meth:`fast`'s connection (reads and writes share SQLite's one
+        connection per process anyway); elsewhere on a pooled connection. Not to be nested in
+        :meth:`fast` or another :meth:`read`.
+        """
+        if self._write_lock is None:
+            with self.engine.connect() as conn:
+                yield conn
+            return
+        with self.fast() as conn:
+            assert isinstance(conn, Connection)
+            yield conn
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
         """A write transaction (serialised per process on SQLite)."""
         if self._write_lock is None:

@@ -53,6 +53,10 @@ class Trace:
     log_payloads: bool = False
     steps: list[Step] = field(default_factory=list)
     snapshots: list[Snapshot] = field(default_factory=list)
+    attempt: int | None = None
+    """The attempt this trace records (from 1), when a processor runs it."""
+    version: int | None = None
+    """The version of the message's payload the attempt runs on."""
 
     @contextmanager
     def step(self, name: str, detail: str | None = None) -> Iterator[Step]:

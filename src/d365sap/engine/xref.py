@@ -25,6 +25,7 @@ processes. Methods are synchronous; async callers use ``MessageStore.call``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
@@ -33,23 +34,26 @@ from sqlalchemy import (
     ColumnElement,
     CursorResult,
     Result,
-    Table,
     and_,
-    bindparam,
     delete,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from d365sap.engine.runtime import DbHandle
 from d365sap.engine.store import MessageStore
-from d365sap.engine.tables import KeyRegistryRow
+from d365sap.engine.xref_sql import (
+    BY_KEY,
+    CONFIRM,
+    CONFIRMED,
+    OF_ACCOUNT,
+    REGISTRY,
+    RESERVED,
+    reserve_statement,
+)
 from d365sap.errors import ConflictError, NotFoundError, ValidationError
 
-REGISTRY = cast(Table, KeyRegistryRow.__table__)
-RESERVED = "reserved"
-CONFIRMED = "confirmed"
 Outcome = Literal["reserved", "retry", "in_progress", "confirmed"]
 
 
@@ -122,18 +126,8 @@ class RecordKey:
         return and_(*(REGISTRY.c[name] == value for name, value in self.columns().items()))
 
     def parameters(self) -> dict[str, str]:
-        """The values of :data:`_BY_KEY`'s parameters for this record."""
+        """The values of :data:`BY_KEY`'s parameters for this record."""
         return {f"key_{name}": value for name, value in self.columns().items()}
-
-
-_BY_KEY = select(REGISTRY).where(
-    *(
-        REGISTRY.c[name] == bindparam(f"key_{name}")
-        for name in ("target_system", "account_id", "sales_org", "distribution_channel", "division")
-    )
-)
-"""The entry of one record, built once: building the statement per lookup cost more than running
-it (every message looks its records up several times)."""
 
 
 @dataclass(frozen=True)
@@ -196,19 +190,41 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _reservation_values(
+    key: RecordKey, message: str, customer: str | None, business_partner: str | None
+) -> dict[str, Any]:
+    """The columns of a new reservation of ``key`` by ``message``."""
+    now = _now()
+    return {
+        **key.columns(),
+        "detail_id": key.detail_id,
+        "business_partner": _text(business_partner, "business_partner", 20, required=False) or None,
+        "customer": _text(customer, "customer", 20, required=False) or None,
+        "state": RESERVED,
+        "reserved_by": message,
+        "reserved_at": now,
+        "confirmed_by": None,
+        "confirmed_at": None,
+        "updated_at": now,
+    }
+
+
 def _rowcount(result: Result[Any]) -> int:
     """Rows a DML statement touched (inserts that met a conflict count 0)."""
     return int(cast(CursorResult[Any], result).rowcount)
 
 
 class KeyRegistry:
-    """The key registry in the message store's database."""
+    """The key registry in the message store's database.
+
+    The hot path (reserve, confirm, lookups) runs on :meth:`MessageStore.fast` and
+    :meth:`MessageStore.read` with statements built once: a new customer takes one transaction
+    to reserve and one to confirm, whatever the number of its sales areas.
+    """
 
     def __init__(self, store: MessageStore) -> None:
         self.store = store
-        self._insert = (
-            postgresql.insert if store.engine.dialect.name == "postgresql" else sqlite.insert
-        )
+        self.reserve_statement = reserve_statement(store.engine.dialect.name)
 
     # Writing -------------------------------------------------------------------------------
 
@@ -227,33 +243,37 @@ class KeyRegistry:
         detail is registered for another record or the SAP customer for another account.
         """
         message = _text(message_id, "message_id", 64)
-        now = _now()
-        values = {
-            **key.columns(),
-            "detail_id": key.detail_id,
-            "business_partner": _text(business_partner, "business_partner", 20, required=False)
-            or None,
-            "customer": _text(customer, "customer", 20, required=False) or None,
-            "state": RESERVED,
-            "reserved_by": message,
-            "reserved_at": now,
-            "confirmed_by": None,
-            "confirmed_at": None,
-            "updated_at": now,
-        }
-        with self.store.write() as session:
-            inserted = session.execute(
-                self._insert(REGISTRY)
-                .values(values)
-                .on_conflict_do_nothing()
-                .returning(REGISTRY.c.id)
-            ).first()
-            row = session.execute(_BY_KEY, key.parameters()).first()
-        if row is None:
-            raise self._conflict(key, values)
-        entry = _entry(row)
+        values = _reservation_values(key, message, customer, business_partner)
+        with self.store.fast() as conn:
+            return self._reserve_in(conn, key, values)
+
+    def reserve_creation(
+        self, key: RecordKey, areas: Sequence[RecordKey], message_id: str, *, customer: str | None
+    ) -> tuple[Reservation, list[Reservation]]:
+        """Reserve a customer and, when the creation is this message's, its sales areas.
+
+        One transaction: a conflict on any of them leaves none reserved. The sales areas are
+        not reserved when the customer is confirmed already or another message creates it.
+        """
+        message = _text(message_id, "message_id", 64)
+        with self.store.fast() as conn:
+            first = self._reserve_in(conn, key, _reservation_values(key, message, customer, None))
+            if not first.mine:
+                return first, []
+            rest = [
+                self._reserve_in(conn, area, _reservation_values(area, message, None, None))
+                for area in areas
+            ]
+        return first, rest
+
+    def _reserve_in(self, conn: DbHandle, key: RecordKey, values: dict[str, Any]) -> Reservation:
+        inserted = conn.execute(self.reserve_statement, values).first()
         if inserted is not None:
-            return Reservation("reserved", entry)
+            return Reservation("reserved", _entry(inserted))
+        row = conn.execute(BY_KEY, key.parameters()).first()
+        if row is None:
+            raise self._conflict(conn, key, values)
+        entry = _entry(row)
         if key.detail_id is not None and entry.detail_id not in (None, key.detail_id):
             raise ConflictError(
                 f"key registry: {key.target_system} sales area of account {key.account_id} is "
@@ -261,25 +281,25 @@ class KeyRegistry:
             )
         if entry.state == CONFIRMED:
             return Reservation("confirmed", entry)
-        if entry.reserved_by == message:
+        if entry.reserved_by == values["reserved_by"]:
             return Reservation("retry", entry)
         return Reservation("in_progress", entry)
 
-    def _conflict(self, key: RecordKey, values: dict[str, Any]) -> ConflictError:
+    @staticmethod
+    def _conflict(conn: DbHandle, key: RecordKey, values: dict[str, Any]) -> ConflictError:
         """Why an insert did nothing although the record has no entry."""
-        with self.store.sessions() as session:
-            if key.detail_id is not None:
-                other = session.execute(
-                    select(REGISTRY).where(
-                        REGISTRY.c.target_system == key.target_system,
-                        REGISTRY.c.detail_id == key.detail_id,
-                    )
-                ).first()
-                if other is not None:
-                    return ConflictError(
-                        f"key registry: ERP account detail {key.detail_id} is registered for "
-                        f"account {other.account_id} {_area_text(_entry(other).sales_area)}"
-                    )
+        if key.detail_id is not None:
+            other = conn.execute(
+                select(REGISTRY).where(
+                    REGISTRY.c.target_system == key.target_system,
+                    REGISTRY.c.detail_id == key.detail_id,
+                )
+            ).first()
+            if other is not None:
+                return ConflictError(
+                    f"key registry: ERP account detail {key.detail_id} is registered for "
+                    f"account {other.account_id} {_area_text(_entry(other).sales_area)}"
+                )
         return ConflictError(
             f"key registry: {key.target_system} customer {values.get('customer')} "
             f"{_area_text(key.sales_area)} belongs to another account"
@@ -298,9 +318,56 @@ class KeyRegistry:
         Confirming again with the same keys returns the entry; other keys, a reservation held
         by another message or none at all raise an error naming the record.
         """
+        return self.confirm_creation(
+            key, [], message_id, customer=customer, business_partner=business_partner
+        )[0]
+
+    def confirm_creation(
+        self,
+        key: RecordKey,
+        areas: Sequence[RecordKey],
+        message_id: str,
+        *,
+        customer: str | None,
+        business_partner: str | None = None,
+    ) -> list[KeyEntry]:
+        """Confirm a customer (``key``) and its sales areas with the numbers SAP gave.
+
+        The usual case, every record reserved by this message, takes one transaction. Anything
+        else (a repeated confirmation, a record held by another message, a number registered
+        for another account) is sorted out record by record by :meth:`_confirm_one`.
+        """
         message = _text(message_id, "message_id", 64)
         number = _text(customer, "customer", 20, required=False) or None
         partner = _text(business_partner, "business_partner", 20, required=False) or None
+        wanted = [(key, number, partner), *((area, number, None) for area in areas)]
+        done: list[KeyEntry | None] = [None] * len(wanted)
+        if number is not None or partner is not None:
+            now = _now()
+            try:
+                with self.store.fast() as conn:
+                    for index, (record, new_customer, new_partner) in enumerate(wanted):
+                        row = conn.execute(
+                            CONFIRM,
+                            {
+                                **record.parameters(),
+                                "message": message,
+                                "new_customer": new_customer,
+                                "new_partner": new_partner,
+                                "now": now,
+                            },
+                        ).first()
+                        done[index] = _entry(row) if row is not None else None
+            except IntegrityError:
+                done = [None] * len(wanted)
+        return [
+            entry if entry is not None else self._confirm_one(record, message, new_c, new_p)
+            for entry, (record, new_c, new_p) in zip(done, wanted, strict=True)
+        ]
+
+    def _confirm_one(
+        self, key: RecordKey, message: str, number: str | None, partner: str | None
+    ) -> KeyEntry:
         current = self.lookup(key)
         if current is None:
             raise NotFoundError(f"key registry: {_describe(key)} was never reserved")
@@ -322,34 +389,31 @@ class KeyRegistry:
         final_partner = partner or current.business_partner
         if final_customer is None and final_partner is None:
             raise ValidationError("customer", "a customer or business partner number is needed")
-        now = _now()
         try:
-            with self.store.write() as session:
-                session.execute(
-                    update(REGISTRY)
-                    .where(key.where(), REGISTRY.c.reserved_by == message)
-                    .values(
-                        state=CONFIRMED,
-                        customer=final_customer,
-                        business_partner=final_partner,
-                        confirmed_by=message,
-                        confirmed_at=now,
-                        updated_at=now,
-                    )
-                )
+            with self.store.fast() as conn:
+                row = conn.execute(
+                    CONFIRM,
+                    {
+                        **key.parameters(),
+                        "message": message,
+                        "new_customer": final_customer,
+                        "new_partner": final_partner,
+                        "now": _now(),
+                    },
+                ).first()
         except IntegrityError:
             raise ConflictError(
                 f"key registry: {key.target_system} customer {final_customer} "
                 f"{_area_text(key.sales_area)} is already registered for another account"
             ) from None
-        confirmed = self.lookup(key)
-        assert confirmed is not None
-        return confirmed
+        if row is None:  # changed meanwhile by another process: report what it is now
+            return self._confirm_one(key, message, number, partner)
+        return _entry(row)
 
     def release(self, key: RecordKey, message_id: str) -> bool:
         """Drop a reservation of ``message_id`` whose write certainly did not happen."""
-        with self.store.write() as session:
-            gone = session.execute(
+        with self.store.fast() as conn:
+            gone = conn.execute(
                 delete(REGISTRY).where(
                     key.where(), REGISTRY.c.state == RESERVED, REGISTRY.c.reserved_by == message_id
                 )
@@ -362,8 +426,8 @@ class KeyRegistry:
         The new owner sees ``retry`` when it reserves: the old one may have written to SAP.
         """
         target = _text(to_message, "to_message", 64)
-        with self.store.write() as session:
-            moved = session.execute(
+        with self.store.fast() as conn:
+            moved = conn.execute(
                 update(REGISTRY)
                 .where(
                     key.where(),
@@ -378,9 +442,15 @@ class KeyRegistry:
 
     def lookup(self, key: RecordKey) -> KeyEntry | None:
         """The entry of one record."""
-        with self.store.sessions() as session:
-            row = session.execute(_BY_KEY, key.parameters()).first()
+        with self.store.read() as conn:
+            row = conn.execute(BY_KEY, key.parameters()).first()
         return _entry(row) if row is not None else None
+
+    def of_account(self, account_id: str) -> list[KeyEntry]:
+        """Every entry of one Dataverse account, in every target system (one statement)."""
+        with self.store.read() as conn:
+            rows = conn.execute(OF_ACCOUNT, {"account_id": _record_id(account_id, "account_id")})
+            return [_entry(row) for row in rows]
 
     def by_detail(self, target_system: str, detail_id: str) -> KeyEntry | None:
         """The sales-area entry of an ERP account detail."""

@@ -118,16 +118,19 @@ class CustomerCreator:
         """Create ``customer`` (or find it) and confirm its numbers in the registry."""
         target = TARGETS[customer.system_type]
         key = RecordKey(target, customer.source.account_id)
-        reservation = await self._reserve(key, message_id, target, trace)
+        areas = area_keys(customer)
+        reservation, held = await self._reserve(key, areas, message_id, target, trace)
         entry = reservation.entry
         if reservation.outcome == "confirmed":
             return self._registered(entry)
-        areas = area_keys(customer)
         sending = False
         try:
-            for area in areas:
+            for area, area_reservation in zip(areas, held, strict=True):
                 # The customer is this message's now, so are its sales areas.
-                await self.hold(area, message_id, takeable=True)
+                if area_reservation is None:
+                    await self.hold(area, message_id, takeable=True)
+                else:
+                    await self._take_over(area, area_reservation, message_id, takeable=True)
             sending = True
             if target == S4_TARGET:
                 created = await self._create_in_s4(customer, trace)
@@ -162,19 +165,38 @@ class CustomerCreator:
         return CreatedNumbers(number, entry.business_partner, "registered")
 
     async def _reserve(
-        self, key: RecordKey, message_id: str, target: str, trace: Trace
-    ) -> Reservation:
+        self,
+        key: RecordKey,
+        areas: list[RecordKey],
+        message_id: str,
+        target: str,
+        trace: Trace,
+    ) -> tuple[Reservation, list[Reservation | None]]:
+        """Reserve the customer and, in the same transaction, its sales areas.
+
+        When another message held the customer and this one took it over, the sales areas are
+        not reserved yet (``None``): the caller holds them one by one.
+        """
         with trace.step("registry.reserve", detail=f"{target} account {key.account_id}") as step:
-            known = await self.store.call(lambda: self.registry.lookup(key))
             kunnr = None
-            if target == ECC_TARGET and self.counter is not None and known is None:
-                kunnr = await self.store.call(self._next_number)
-            # A creation can be taken over where the customer can be found again: by its
-            # external reference in S/4, by the number d365sap chose in SAP ERP.
-            takeable = target == S4_TARGET or (known is not None and known.customer is not None)
-            reservation = await self.hold(key, message_id, customer=kunnr, takeable=takeable)
+            if target == ECC_TARGET and self.counter is not None:
+                known = await self.store.call(lambda: self.registry.lookup(key))
+                if known is None:
+                    kunnr = await self.store.call(self._next_number)
+            reservation, reserved = await self.store.call(
+                lambda: self.registry.reserve_creation(key, areas, message_id, customer=kunnr)
+            )
+            held: list[Reservation | None] = list(reserved)
+            if reservation.outcome == "in_progress":
+                # A creation can be taken over where the customer can be found again: by its
+                # external reference in S/4, by the number d365sap chose in SAP ERP.
+                takeable = target == S4_TARGET or reservation.entry.customer is not None
+                reservation = await self._take_over(
+                    key, reservation, message_id, customer=kunnr, takeable=takeable
+                )
+                held = [None] * len(areas)
             step.detail = f"{step.detail}: {reservation.outcome}"
-            return reservation
+            return reservation, held
 
     async def hold(
         self,
@@ -192,6 +214,20 @@ class CustomerCreator:
         reservation = await self.store.call(
             lambda: self.registry.reserve(key, message_id, customer=customer)
         )
+        return await self._take_over(
+            key, reservation, message_id, customer=customer, takeable=takeable
+        )
+
+    async def _take_over(
+        self,
+        key: RecordKey,
+        reservation: Reservation,
+        message_id: str,
+        *,
+        customer: str | None = None,
+        takeable: bool,
+    ) -> Reservation:
+        """``reservation`` as it is, unless another message holds it (see :meth:`hold`)."""
         if reservation.outcome != "in_progress":
             return reservation
         holder = reservation.entry.reserved_by
@@ -272,17 +308,15 @@ class CustomerCreator:
     async def _confirm(
         self, key: RecordKey, areas: list[RecordKey], message_id: str, created: CreatedNumbers
     ) -> None:
-        def confirm_all() -> None:
-            self.registry.confirm(
+        await self.store.call(
+            lambda: self.registry.confirm_creation(
                 key,
+                areas,
                 message_id,
                 customer=created.customer,
                 business_partner=created.business_partner,
             )
-            for area in areas:
-                self.registry.confirm(area, message_id, customer=created.customer)
-
-        await self.store.call(confirm_all)
+        )
 
     async def _release(self, keys: list[RecordKey], message_id: str) -> None:
         def release_all() -> None:

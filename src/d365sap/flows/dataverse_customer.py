@@ -48,7 +48,7 @@ from d365sap.flows.dataverse_result import (
     RecordOutcome,
     summarize,
 )
-from d365sap.flows.dataverse_sync import RecordSyncer, RunContext
+from d365sap.flows.dataverse_sync import RecordSyncer, RunContext, known_customers
 from d365sap.flows.result import Outcome, error_info, http_status_for
 from d365sap.flows.writeback import WriteBack, WriteBackBuffer, WriteBackPlanner
 
@@ -105,9 +105,12 @@ class DataverseCustomerFlow:
                 flow=FLOW_NAME,
                 error=error_info(error),
             )
-        view = await self.store.call(lambda: self.store.status_of(message_id))
-        attempt = view.attempts if view is not None else 1
-        version = view.version if view is not None else 1
+        if trace.attempt is not None and trace.version is not None:
+            attempt, version = trace.attempt, trace.version
+        else:
+            view = await self.store.call(lambda: self.store.status_of(message_id))
+            attempt = view.attempts if view is not None else 1
+            version = view.version if view is not None else 1
         final = attempt >= self.options.max_attempts
         return await self._run(change, trace, message_id, version=version, final=final)
 
@@ -131,6 +134,10 @@ class DataverseCustomerFlow:
             with trace.step("dataverse.read_account", detail=f"account {account_id}") as step:
                 snapshot = await self.reader.read(account_id)
                 step.detail = _read_detail(snapshot)
+            # What the registry holds of the account, read once for all its records.
+            entries = await self.store.call(
+                lambda: self.syncer.registry.of_account(snapshot.account_id)
+            )
             ctx = RunContext(
                 message_id=message_id,
                 version=version,
@@ -138,9 +145,10 @@ class DataverseCustomerFlow:
                 trace=trace,
                 force=change.change is ChangeKind.LOAD,
                 dry_run=change.dry_run,
+                known=known_customers(entries),
             )
             outcomes += await self.deletions.reconcile(
-                snapshot, trace, message_id=message_id, dry_run=change.dry_run
+                snapshot, entries, trace, message_id=message_id, dry_run=change.dry_run
             )
             records = snapshot.records()
             if snapshot.account is not None and not records and not outcomes:

@@ -22,6 +22,7 @@ flagged: SAP ERP's KNA1 deletion flag would block the customer in every sales ar
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -128,19 +129,25 @@ class DeletionHandler:
         return await self.store.call(find)
 
     async def reconcile(
-        self, snapshot: AccountSnapshot, trace: Trace, *, message_id: str, dry_run: bool
+        self,
+        snapshot: AccountSnapshot,
+        entries: Iterable[KeyEntry],
+        trace: Trace,
+        *,
+        message_id: str,
+        dry_run: bool,
     ) -> list[RecordOutcome]:
-        """Handle every registered sales area of the account whose detail no longer exists."""
+        """Handle every registered sales area of the account whose detail no longer exists.
+
+        ``entries``: the account's key registry entries (``KeyRegistry.of_account``).
+        """
         present = snapshot.detail_ids if snapshot.account is not None else frozenset()
-        entries = await self.store.call(
-            lambda: self.registry.entries(
-                account_id=snapshot.account_id, state="confirmed", limit=None
-            )
-        )
         gone = [
             deleted
             for entry in entries
-            if (deleted := DeletedArea.of(entry)) is not None and deleted.detail_id not in present
+            if entry.state == "confirmed"
+            and (deleted := DeletedArea.of(entry)) is not None
+            and deleted.detail_id not in present
         ]
         outcomes: list[RecordOutcome] = []
         for deleted in gone:

@@ -19,13 +19,14 @@ A record is an ERP account detail (sales-area data) or an ERP account (general d
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from d365sap.connectors.idoc import stable_message_id
 from d365sap.engine.store import MessageStore
 from d365sap.engine.trace import Trace
-from d365sap.engine.xref import KeyRegistry, RecordKey, SalesArea
+from d365sap.engine.xref import KeyEntry, KeyRegistry, RecordKey, SalesArea
 from d365sap.errors import ConflictError, D365SapError
 from d365sap.flows.customer import CustomerFlow
 from d365sap.flows.customer_creation import ECC_TARGET, S4_TARGET, CustomerCreator
@@ -68,6 +69,19 @@ class RunContext:
     dry_run: bool = False
     applied_now: set[str] = field(default_factory=set)
     """Rows whose digest this attempt recorded (so they are not taken for an earlier attempt's)."""
+    known: dict[str, str] = field(default_factory=dict)
+    """The account's confirmed SAP customer per target system: from the key registry when the
+    message began (:func:`known_customers`), and the customers this attempt created."""
+
+
+def known_customers(entries: Iterable[KeyEntry]) -> dict[str, str]:
+    """The confirmed customer number per target system among an account's registry entries."""
+    known: dict[str, str] = {}
+    for entry in entries:
+        number = entry.customer or entry.business_partner
+        if entry.sales_area is None and entry.state == "confirmed" and number is not None:
+            known[entry.target_system] = number
+    return known
 
 
 def with_number(record: SyncRecord, rows: CustomerRows, number: str) -> CustomerRows:
@@ -137,14 +151,9 @@ class RecordSyncer:
         target: str,
         ctx: RunContext,
     ) -> RecordOutcome:
-        account_id = ctx.snapshot.account_id
         number = customer_number(rows)
         if number is None:
-            known = await self.store.call(
-                lambda: self.registry.lookup(RecordKey(target, account_id))
-            )
-            if known is not None and known.state == "confirmed":
-                number = known.customer or known.business_partner
+            number = ctx.known.get(target)
         if number is not None:
             return await self._update(record, rows, decision, target, number, ctx)
         if record.kind == "general":
@@ -202,6 +211,7 @@ class RecordSyncer:
                 ),
             )
         created = await self.creator.create(customer, message_id=ctx.message_id, trace=ctx.trace)
+        ctx.known[target] = created.customer
         if created.action != "created":
             # Known (registry) or found again after a lost answer: make sure of the sales area.
             outcome = await self._update(record, rows, decision, target, created.customer, ctx)

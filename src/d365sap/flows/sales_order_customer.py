@@ -12,7 +12,8 @@ area); then the registry is not asked.
 
 from __future__ import annotations
 
-from d365sap.engine.xref import CONFIRMED, KeyEntry, KeyRegistry
+from d365sap.engine.xref import KeyEntry, KeyRegistry
+from d365sap.engine.xref_sql import CONFIRMED
 from d365sap.errors import PermanentError
 from d365sap.model.sales_order import DynamicsOrder, SalesArea, SoldTo
 

@@ -21,6 +21,7 @@ Both are synchronous like the store; async callers use ``MessageStore.call``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from d365sap.config_create import CustomerNumberRange
@@ -51,6 +52,26 @@ def digest(*parts: Any) -> str:
 
 def _insert(store: MessageStore) -> Any:
     return postgresql.insert if store.engine.dialect.name == "postgresql" else sqlite.insert
+
+
+_APPLIED_OF_ROW = select(VERSIONS.c.version, VERSIONS.c.pass_id).where(
+    VERSIONS.c.source == bindparam("source"), VERSIONS.c.row_id == bindparam("row_id")
+)
+
+
+@functools.cache
+def _put_statement(dialect: str) -> Any:
+    """Records digests, replacing what the rows had (built once per dialect)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(VERSIONS)
+    return statement.on_conflict_do_update(
+        index_elements=[VERSIONS.c.source, VERSIONS.c.row_id],
+        set_={
+            "version": statement.excluded.version,
+            "pass_id": statement.excluded.pass_id,
+            "seen_at": statement.excluded.seen_at,
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -83,12 +104,8 @@ class AppliedDigests:
     def get(self, row_id: str) -> Applied | None:
         """What was recorded for ``row_id``, if anything."""
         key = row_id.lower()
-        with self.store.sessions() as session:
-            row = session.execute(
-                select(VERSIONS.c.version, VERSIONS.c.pass_id).where(
-                    VERSIONS.c.source == self.source, VERSIONS.c.row_id == key
-                )
-            ).first()
+        with self.store.read() as conn:
+            row = conn.execute(_APPLIED_OF_ROW, {"source": self.source, "row_id": key}).first()
         return None if row is None else Applied.parse(key, str(row.version), row.pass_id)
 
     def put(self, entries: Sequence[Applied]) -> None:
@@ -96,15 +113,6 @@ class AppliedDigests:
         if not entries:
             return
         now = datetime.now(UTC)
-        statement = _insert(self.store)(VERSIONS)
-        statement = statement.on_conflict_do_update(
-            index_elements=[VERSIONS.c.source, VERSIONS.c.row_id],
-            set_={
-                "version": statement.excluded.version,
-                "pass_id": statement.excluded.pass_id,
-                "seen_at": statement.excluded.seen_at,
-            },
-        )
         latest = {entry.row_id.lower(): entry for entry in entries}
         rows = [
             {
@@ -116,8 +124,8 @@ class AppliedDigests:
             }
             for row_id, entry in latest.items()
         ]
-        with self.store.write() as session:
-            session.execute(statement, rows)
+        with self.store.fast() as conn:
+            conn.execute(_put_statement(self.store.engine.dialect.name), rows)
 
     def forget(self, row_id: str) -> None:
         """Drop what was recorded for ``row_id``: its next message is sent whatever it holds."""
