@@ -29,6 +29,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+POOL_SIZE = 10
+POOL_OVERFLOW = 10
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for ``url``; creates the folder of a SQLite file if needed."""
     parsed = make_url(url)
@@ -39,7 +43,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # A worker runs dozens of messages at once, each taking a connection for its short store
+    # transactions: SQLAlchemy's default pool (5 + 10) made them queue for connections. Four
+    # workers at 20 stay well under PostgreSQL's default of 100 connections.
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -147,13 +147,13 @@ class MessageStore(StoreReads):
     def fast(self) -> Iterator[DbHandle]:
         """A write transaction on the hot path.
 
-        On SQLite one Core connection stays open for the whole process and is used from the
-        event loop: no session to build and tear down per transaction. Elsewhere it is
-        :meth:`write`.
+        A Core connection, no ORM session to build and tear down per transaction. On SQLite one
+        connection stays open for the whole process and is used from the event loop (serialised
+        like :meth:`write`); elsewhere a pooled connection in a transaction of its own.
         """
         if self._write_lock is None:
-            with self.write() as session:
-                yield session
+            with self.engine.begin() as conn:
+                yield conn
             return
         with self._write_lock:
             if self._conn is None:
@@ -342,7 +342,7 @@ class MessageStore(StoreReads):
         Returns ``"final"`` when the message is already settled and ``"superseded"`` when a newer
         message of the same record was applied (the message is marked so).
         """
-        with self.write() as session:
+        with self.fast() as session:
             return begin_in(session, message_id)
 
     def settle(
