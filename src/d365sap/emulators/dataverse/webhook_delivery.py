@@ -46,6 +46,7 @@ from d365sap.emulators.dataverse.webhooks import (
     WebhookRegistry,
     WebhookSettings,
 )
+from d365sap.emulators.loop_inbox import LoopInbox
 
 log = logging.getLogger(__name__)
 
@@ -166,10 +167,9 @@ class WebhookDispatcher:
         self._transport = transport
         self._lock = threading.Lock()
         self._records: OrderedDict[str, Delivery] = OrderedDict()
-        self._backlog: list[str] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[str] | None = None
-        self._workers: list[asyncio.Task[None]] = []
+        self._inbox: LoopInbox[str] = LoopInbox(
+            self._attempt, name="webhook-delivery", workers=settings.workers
+        )
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._client: httpx2.AsyncClient | None = None
 
@@ -192,7 +192,7 @@ class WebhookDispatcher:
             with self._lock:
                 self._records[delivery.id] = delivery
                 self._evict()
-            self._schedule(delivery.id)
+            self._inbox.put(delivery.id)
 
     def _prepare(self, change: RowChange, registered: Registered) -> Delivery:
         spec = registered.registration
@@ -251,26 +251,11 @@ class WebhookDispatcher:
         for key in finished:
             del self._records[key]
 
-    def _schedule(self, delivery_id: str) -> None:
-        with self._lock:
-            loop, queue = self._loop, self._queue
-            if loop is None or queue is None or loop.is_closed():
-                self._backlog.append(delivery_id)
-                return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            queue.put_nowait(delivery_id)
-        else:
-            loop.call_soon_threadsafe(queue.put_nowait, delivery_id)
-
     # the workers --------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the workers on the running loop and send what waited for them."""
-        if self._workers:
+        if self._inbox.started:
             return
         self._client = httpx2.AsyncClient(
             timeout=self.settings.timeout_seconds,
@@ -278,30 +263,14 @@ class WebhookDispatcher:
             transport=self._transport,
             trust_env=False,
         )
-        queue: asyncio.Queue[str] = asyncio.Queue()
-        self._workers = [
-            asyncio.create_task(self._work(queue), name=f"webhook-delivery-{n}")
-            for n in range(self.settings.workers)
-        ]
-        with self._lock:
-            self._loop, self._queue = asyncio.get_running_loop(), queue
-            waiting, self._backlog = self._backlog, []
-        for delivery_id in waiting:
-            queue.put_nowait(delivery_id)
+        await self._inbox.start()
 
     async def stop(self) -> None:
         """Stop the workers; deliveries not yet done stay in the log as they are."""
-        with self._lock:
-            self._loop, self._queue = None, None
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        for worker in self._workers:
-            worker.cancel()
-        for worker in self._workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
-        self._workers = []
+        await self._inbox.stop()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -314,16 +283,6 @@ class WebhookDispatcher:
             yield self
         finally:
             await self.stop()
-
-    async def _work(self, queue: asyncio.Queue[str]) -> None:
-        while True:
-            delivery_id = await queue.get()
-            try:
-                await self._attempt(delivery_id)
-            except Exception:
-                log.exception("webhook delivery %s failed unexpectedly", delivery_id)
-            finally:
-                queue.task_done()
 
     async def _attempt(self, delivery_id: str) -> None:
         with self._lock:
@@ -372,13 +331,13 @@ class WebhookDispatcher:
             )
             wait = min(wait, settings.max_backoff_seconds)
             delivery.status, delivery.next_attempt_at = "retrying", now + timedelta(seconds=wait)
-            loop = self._loop
+        loop = self._inbox.loop
         if loop is not None:
             self._timers[delivery.id] = loop.call_later(wait, self._retry, delivery.id)
 
     def _retry(self, delivery_id: str) -> None:
         self._timers.pop(delivery_id, None)
-        self._schedule(delivery_id)
+        self._inbox.put(delivery_id)
 
     # the log ------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from d365sap.emulators.loop_inbox import LoopInbox
 from d365sap.emulators.s4.sales_orders.confirmation import ConfirmationSender
 from d365sap.emulators.s4.sales_orders.creation import OrderBook
 from d365sap.emulators.s4.sales_orders.message import BulkRequest
@@ -98,10 +99,9 @@ class SalesOrderInbound:
         self._messages: OrderedDict[int, ReceivedMessage] = OrderedDict()
         self._seen: dict[str, int] = {}
         self._sequence = itertools.count(1)
-        self._backlog: list[int] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[int] | None = None
-        self._worker: asyncio.Task[None] | None = None
+        self._inbox: LoopInbox[int] = LoopInbox(
+            self._process, name="sales-order-inbound", on_error=self._crashed
+        )
 
     # receiving --------------------------------------------------------------------------
 
@@ -122,7 +122,7 @@ class SalesOrderInbound:
             self._messages[seq] = message
             self._evict()
         if message.state != "duplicate":
-            self._schedule(seq)
+            self._inbox.put(seq)
         return message
 
     def _evict(self) -> None:
@@ -131,44 +131,15 @@ class SalesOrderInbound:
         for key in done[: max(0, excess)]:
             del self._messages[key]
 
-    def _schedule(self, seq: int) -> None:
-        with self._lock:
-            loop, queue = self._loop, self._queue
-            if loop is None or queue is None or loop.is_closed():
-                self._backlog.append(seq)
-                return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            queue.put_nowait(seq)
-        else:
-            loop.call_soon_threadsafe(queue.put_nowait, seq)
-
     # processing -------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the worker on the running loop and queue what waited for it."""
-        if self._worker is not None:
-            return
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        self._worker = asyncio.create_task(self._work(queue), name="sales-order-inbound")
-        with self._lock:
-            self._loop, self._queue = asyncio.get_running_loop(), queue
-            waiting, self._backlog = self._backlog, []
-        for seq in waiting:
-            queue.put_nowait(seq)
+        await self._inbox.start()
 
     async def stop(self) -> None:
         """Stop the worker and the confirmations under way."""
-        with self._lock:
-            self._loop, self._queue = None, None
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-            self._worker = None
+        await self._inbox.stop()
         await self.sender.stop()
 
     @contextlib.asynccontextmanager
@@ -180,16 +151,8 @@ class SalesOrderInbound:
         finally:
             await self.stop()
 
-    async def _work(self, queue: asyncio.Queue[int]) -> None:
-        while True:
-            seq = await queue.get()
-            try:
-                await self._process(seq)
-            except Exception:
-                log.exception("sales order message %s failed unexpectedly", seq)
-                self._settle(seq, [], "failed")
-            finally:
-                queue.task_done()
+    def _crashed(self, seq: int) -> None:
+        self._settle(seq, [], "failed")
 
     async def _process(self, seq: int) -> None:
         with self._lock:
@@ -267,5 +230,5 @@ class SalesOrderInbound:
         with self._processing, self._lock:
             self._messages.clear()
             self._seen.clear()
-            self._backlog.clear()
+        self._inbox.clear()
         self.sender.reset()
