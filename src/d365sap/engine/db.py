@@ -12,6 +12,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -27,6 +28,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # keeps its index pages in memory instead of reading them back through the file system.
     cursor.execute("PRAGMA cache_size=-16384")
     cursor.close()
+
+
+def insert_for(dialect: str) -> Any:
+    """The ``INSERT`` construct with ``ON CONFLICT`` of ``dialect`` (PostgreSQL, else SQLite)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 POOL_SIZE = 10

@@ -209,6 +209,19 @@ def _reservation_values(
     }
 
 
+def _confirm_values(
+    key: RecordKey, message: str, customer: str | None, partner: str | None, now: datetime
+) -> dict[str, Any]:
+    """The parameters of :data:`CONFIRM` for ``key``."""
+    return {
+        **key.parameters(),
+        "message": message,
+        "new_customer": customer,
+        "new_partner": partner,
+        "now": now,
+    }
+
+
 def _rowcount(result: Result[Any]) -> int:
     """Rows a DML statement touched (inserts that met a conflict count 0)."""
     return int(cast(CursorResult[Any], result).rowcount)
@@ -347,16 +360,8 @@ class KeyRegistry:
             try:
                 with self.store.fast() as conn:
                     for index, (record, new_customer, new_partner) in enumerate(wanted):
-                        row = conn.execute(
-                            CONFIRM,
-                            {
-                                **record.parameters(),
-                                "message": message,
-                                "new_customer": new_customer,
-                                "new_partner": new_partner,
-                                "now": now,
-                            },
-                        ).first()
+                        values = _confirm_values(record, message, new_customer, new_partner, now)
+                        row = conn.execute(CONFIRM, values).first()
                         done[index] = _entry(row) if row is not None else None
             except IntegrityError:
                 done = [None] * len(wanted)
@@ -392,14 +397,7 @@ class KeyRegistry:
         try:
             with self.store.fast() as conn:
                 row = conn.execute(
-                    CONFIRM,
-                    {
-                        **key.parameters(),
-                        "message": message,
-                        "new_customer": final_customer,
-                        "new_partner": final_partner,
-                        "now": _now(),
-                    },
+                    CONFIRM, _confirm_values(key, message, final_customer, final_partner, _now())
                 ).first()
         except IntegrityError:
             raise ConflictError(

@@ -10,8 +10,8 @@ import functools
 from typing import Any, cast
 
 from sqlalchemy import String, Table, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from d365sap.engine.db import insert_for
 from d365sap.engine.tables import KeyRegistryRow
 
 REGISTRY = cast(Table, KeyRegistryRow.__table__)
@@ -69,9 +69,8 @@ ROW_COLUMNS = (
 @functools.cache
 def reserve_statement(dialect: str) -> Any:
     """Inserts a reservation unless the record has one, answering with the new entry."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
-        insert(REGISTRY)
+        insert_for(dialect)(REGISTRY)
         .values({name: bindparam(name) for name in ROW_COLUMNS})
         .on_conflict_do_nothing()
         .returning(*REGISTRY.c)

@@ -30,9 +30,9 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from d365sap.config_create import CustomerNumberRange
+from d365sap.engine.db import insert_for
 from d365sap.engine.store import MessageStore
 from d365sap.engine.tables import CounterRow, SourceVersionRow
 
@@ -51,7 +51,7 @@ def digest(*parts: Any) -> str:
 
 
 def _insert(store: MessageStore) -> Any:
-    return postgresql.insert if store.engine.dialect.name == "postgresql" else sqlite.insert
+    return insert_for(store.engine.dialect.name)
 
 
 _APPLIED_OF_ROW = select(VERSIONS.c.version, VERSIONS.c.pass_id).where(
@@ -62,8 +62,7 @@ _APPLIED_OF_ROW = select(VERSIONS.c.version, VERSIONS.c.pass_id).where(
 @functools.cache
 def _put_statement(dialect: str) -> Any:
     """Records digests, replacing what the rows had (built once per dialect)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(VERSIONS)
+    statement = insert_for(dialect)(VERSIONS)
     return statement.on_conflict_do_update(
         index_elements=[VERSIONS.c.source, VERSIONS.c.row_id],
         set_={
