@@ -18,7 +18,7 @@ import httpx2
 import pytest
 
 from d365sap.connectors.base import client_kwargs
-from d365sap.connectors.network import LoopBackend, loop_transport
+from d365sap.connectors.network import LoopBackend, LoopStream, _ConnectionProtocol, loop_transport
 
 pytestmark = pytest.mark.anyio
 
@@ -193,3 +193,63 @@ async def test_concurrent_requests_open_parallel_connections_and_all_complete() 
         answers = await asyncio.gather(*(http.get(f"/{n}") for n in range(8)))
     assert sorted(a.text for a in answers) == sorted(f"/{n}" for n in range(8))
     assert connections == 8
+
+
+class RecordingTransport:
+    """Stands in for an asyncio transport and keeps every write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+
+def recording_stream() -> tuple[LoopStream, RecordingTransport, _ConnectionProtocol]:
+    transport, protocol = RecordingTransport(), _ConnectionProtocol()
+    return LoopStream(transport, protocol), transport, protocol  # type: ignore[arg-type]
+
+
+async def test_a_requests_head_and_body_go_out_in_one_write_before_the_read() -> None:
+    stream, transport, protocol = recording_stream()
+    await stream.write(b"POST / HTTP/1.1\r\n\r\n")
+    await stream.write(b"body")
+    assert transport.writes == []
+    protocol.data_received(b"HTTP/1.1 200 OK\r\n")
+    assert await stream.read(1024) == b"HTTP/1.1 200 OK\r\n"
+    assert transport.writes == [b"POST / HTTP/1.1\r\n\r\nbody"]
+
+
+async def test_gathered_writes_go_out_on_the_loops_next_turn_without_a_read() -> None:
+    stream, transport, _ = recording_stream()
+    await stream.write(b"head")
+    await stream.write(b"tail")
+    await asyncio.sleep(0)
+    assert transport.writes == [b"headtail"]
+
+
+async def test_a_large_body_goes_out_as_soon_as_the_limit_is_pending() -> None:
+    stream, transport, _ = recording_stream()
+    await stream.write(b"head")
+    await stream.write(b"x" * (64 * 1024))
+    assert transport.writes == [b"head" + b"x" * (64 * 1024)]
+    await stream.write(b"rest")
+    await asyncio.sleep(0)
+    assert transport.writes[1:] == [b"rest"]
+
+
+async def test_writes_pending_when_the_connection_closed_are_dropped() -> None:
+    stream, transport, _ = recording_stream()
+    await stream.write(b"head")
+    transport.closing = True
+    await asyncio.sleep(0)
+    assert transport.writes == []
+    with pytest.raises(httpcore2.WriteError):
+        await stream.write(b"more")

@@ -38,7 +38,7 @@ def jobs_queue(store: MessageStore) -> JobQueue:
 
 
 def claimable(store: MessageStore) -> list[str]:
-    return [message_id for _, message_id, _ in jobs_queue(store).claim({"s4hc": 100})]
+    return [message_id for _, message_id, _ in jobs_queue(store).claim({"s4hc": 100}).jobs]
 
 
 def blocked_flags(store: MessageStore) -> dict[str, bool]:
@@ -105,6 +105,28 @@ def test_a_job_wrongly_unblocked_still_waits_for_the_earlier_one(store: MessageS
         session.execute(update(JobRow).values(blocked=False))
 
     assert claimable(store) == [first]
+
+
+def test_a_claim_says_when_due_jobs_wait_for_a_free_slot(store: MessageStore) -> None:
+    first, second, third = (queue_message(store, key, 0) for key in ("K1", "K2", "K3"))
+
+    claim = jobs_queue(store).claim({"s4hc": 2})
+    assert [message_id for _, message_id, _ in claim.jobs] == [first, second]
+    assert claim.due_left
+
+    rest = jobs_queue(store).claim({"s4hc": 2})
+    assert [message_id for _, message_id, _ in rest.jobs] == [third]
+    assert not rest.due_left
+    assert jobs_queue(store).claim({"s4hc": 2}).jobs == []
+
+
+def test_a_claim_without_a_free_slot_takes_nothing_and_says_jobs_wait(store: MessageStore) -> None:
+    queue_message(store, "K1", 0)
+
+    claim = jobs_queue(store).claim({"s4hc": 0})
+
+    assert claim.jobs == [] and claim.due_left
+    assert claimable(store) != []  # the job is still there for the next claim
 
 
 def test_the_upgrade_marks_jobs_queued_before_it(tmp_path: Path) -> None:

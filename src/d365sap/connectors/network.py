@@ -26,6 +26,8 @@ from httpcore2 import SOCKET_OPTION
 
 _READ_HIGH_WATER = 1024 * 1024
 """Stop reading the socket while this much is buffered and not yet consumed."""
+_COALESCE_LIMIT = 64 * 1024
+"""Send gathered writes at once when this much is pending (a large body goes out in pieces)."""
 
 
 class _ConnectionProtocol(asyncio.Protocol):
@@ -83,6 +85,11 @@ class _ConnectionProtocol(asyncio.Protocol):
         finally:
             self._reader = None
 
+    @property
+    def writing_paused(self) -> bool:
+        """The transport's write buffer is above its high-water mark."""
+        return self._drained is not None
+
     async def wait_drained(self) -> None:
         """Until the transport's write buffer is below its high-water mark."""
         if self._drained is not None:
@@ -104,13 +111,33 @@ class _ConnectionProtocol(asyncio.Protocol):
 
 
 class LoopStream(httpcore2.AsyncNetworkStream):
-    """One TCP (or TLS) connection as httpcore2 sees it."""
+    """One TCP (or TLS) connection as httpcore2 sees it.
+
+    httpcore2 writes a request's head and its body separately, one after the other without
+    waiting in between. Each write to a loopback or LAN socket is a system call that also runs
+    the receiver's network stack, so the stream gathers the writes of one request and sends
+    them together: before the next read, on the loop's next turn, or once
+    :data:`_COALESCE_LIMIT` bytes are pending, whichever comes first.
+    """
 
     def __init__(self, transport: asyncio.Transport, protocol: _ConnectionProtocol) -> None:
         self._transport = transport
         self._protocol = protocol
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+
+    def _flush(self) -> None:
+        """Hand the gathered writes to the transport (dropped if it closed meanwhile)."""
+        if not self._pending:
+            return
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending = []
+        self._pending_size = 0
+        if not self._transport.is_closing():
+            self._transport.write(data)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self._flush()
         protocol = self._protocol
         if not protocol.buffer and not protocol.closed:
             try:
@@ -129,16 +156,24 @@ class LoopStream(httpcore2.AsyncNetworkStream):
             return
         if self._transport.is_closing():
             raise httpcore2.WriteError("the connection is closed")
-        self._transport.write(buffer)
-        try:
-            async with asyncio.timeout(timeout):
-                await self._protocol.wait_drained()
-        except TimeoutError as exc:
-            raise httpcore2.WriteTimeout("timed out writing to the server") from exc
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._pending.append(buffer)
+        self._pending_size += len(buffer)
+        if self._pending_size >= _COALESCE_LIMIT:
+            self._flush()
+        if self._protocol.writing_paused:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._protocol.wait_drained()
+            except TimeoutError as exc:
+                raise httpcore2.WriteTimeout("timed out writing to the server") from exc
         if self._protocol.error is not None:
             raise httpcore2.WriteError(str(self._protocol.error))
 
     async def aclose(self) -> None:
+        self._pending = []
+        self._pending_size = 0
         self._transport.close()
 
     async def start_tls(
@@ -147,6 +182,7 @@ class LoopStream(httpcore2.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore2.AsyncNetworkStream:
+        self._flush()
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):

@@ -112,29 +112,52 @@ class EmbeddedRuntime:
         return {q: self.limit(q) - len(self._running.get(q, {})) for q in queues}
 
     async def _dispatch(self) -> None:
+        """Claim jobs whenever a slot is free and jobs are due.
+
+        A finishing job wakes the dispatcher. While every queue is busy it does not ask the
+        database at all (it claims anyway once ``poll_interval`` passes without a wake, which
+        also serves queues without settings); while due jobs wait for a slot it waits for the
+        next wake instead of asking when the next job is due.
+        """
         assert self._wake is not None
+        woken = True
         while True:
             self._wake.clear()
-            try:
-                claimed = await self.processor.store.call(
-                    functools.partial(
-                        self.jobs.claim, self._free(), self.default_concurrency, begin_in
-                    )
-                )
-                for queue, message_id, started in claimed:
-                    running = self._running.setdefault(queue, {})
-                    running[message_id] = asyncio.create_task(
-                        self._run(queue, message_id, started), name=f"d365sap-job-{message_id}"
-                    )
-                sleep = 0.0 if claimed else await self._idle_time()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("dispatcher error; retrying")
-                sleep = self.poll_interval
+            free = self._free()
+            sleep = self.poll_interval
+            if woken and not any(n > 0 for n in free.values()):
+                pass  # every slot taken: the next finishing job wakes us
+            else:
+                try:
+                    sleep = await self._claim(free)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("dispatcher error; retrying")
+            woken = True
             if sleep > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), sleep)
+                try:
+                    async with asyncio.timeout(sleep):
+                        await self._wake.wait()
+                except TimeoutError:
+                    woken = False
+
+    async def _claim(self, free: dict[str, int]) -> float:
+        """Claim and start due jobs; how long to wait before claiming again (unless woken)."""
+        claim = await self.processor.store.call(
+            functools.partial(self.jobs.claim, free, self.default_concurrency, begin_in)
+        )
+        for queue, message_id, started in claim.jobs:
+            running = self._running.setdefault(queue, {})
+            running[message_id] = asyncio.create_task(
+                self._run(queue, message_id, started), name=f"d365sap-job-{message_id}"
+            )
+        if claim.due_left:
+            # Jobs wait for a slot: having taken some, claim again while slots are free;
+            # otherwise the next finishing job wakes us.
+            room = any(n > 0 for n in self._free().values())
+            return 0.0 if claim.jobs and room else self.poll_interval
+        return await self._idle_time()
 
     async def _idle_time(self) -> float:
         due = await self.processor.store.call(self.jobs.next_run_at)

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 from sqlalchemy import (
     Connection,
@@ -56,6 +57,7 @@ _EARLIER = aliased(JobRow)
 _CANDIDATES = (
     select(JobRow.id, JobRow.message_id, JobRow.queue)
     .where(JobRow.blocked == false(), JobRow.status == TODO, JobRow.run_at <= bindparam("now"))
+    .where(JobRow.queue.not_in(bindparam("full", expanding=True)))
     .where(~exists().where(_EARLIER.lock_key == JobRow.lock_key, _EARLIER.id < JobRow.id))
     .order_by(JobRow.id)
     .limit(bindparam("limit"))
@@ -148,6 +150,15 @@ def retry_job(session: DbHandle, message_id: str, run_at: datetime) -> None:
     session.execute(_REQUEUE, {"mid": message_id, "run_at": run_at})
 
 
+@dataclass(frozen=True)
+class Claim(Generic[T]):
+    """What one claim took: (queue, message id, what ``begin`` returned) per job."""
+
+    jobs: list[tuple[str, str, T | None]]
+    due_left: bool
+    """Due jobs stayed in the table because their queue had no free slot (or a read's limit)."""
+
+
 class JobQueue:
     """Claims and settles jobs for one process of workers."""
 
@@ -169,29 +180,34 @@ class JobQueue:
         free: dict[str, int],
         default_free: int = 0,
         begin: Callable[[DbHandle, str], T] | None = None,
-    ) -> list[tuple[str, str, T | None]]:
-        """Take runnable jobs, at most ``free[queue]`` per queue; returns (queue, message id).
+    ) -> Claim[T]:
+        """Take runnable jobs, at most ``free[queue]`` per queue.
 
         Queues not named in ``free`` may take ``default_free`` jobs. One transaction: the due,
-        unblocked jobs in queue order, then a guarded update that marks them running, and
-        ``begin`` for each claimed message (the store starts the attempt in the same transaction).
+        unblocked jobs of the queues with a free slot, in queue order; a guarded update that
+        marks them running; and ``begin`` for each claimed message (the store starts the attempt
+        in the same transaction).
+        The answer also says whether due jobs were left (their queue was full, or there were more
+        than one read takes), so the caller knows to claim again once a slot frees up instead of
+        asking when the next job is due.
         """
         capacity = sum(max(0, n) for n in free.values()) + max(0, default_free)
         if capacity <= 0:
-            return []
+            return Claim([], due_left=True)
         now = _now()
+        full = [queue for queue, n in free.items() if n <= 0]
         picked: list[tuple[int, str, str]] = []
         taken: dict[str, int] = {}
         with self._write() as session:
-            rows = session.execute(_CANDIDATES, {"now": now, "limit": capacity * 4}).all()
+            rows = session.execute(_CANDIDATES, {"now": now, "limit": capacity, "full": full}).all()
             for job_id, message_id, queue in rows:
-                limit = free.get(queue, default_free)
-                if taken.get(queue, 0) >= limit:
+                if taken.get(queue, 0) >= free.get(queue, default_free):
                     continue
                 taken[queue] = taken.get(queue, 0) + 1
                 picked.append((job_id, message_id, queue))
+            due_left = len(picked) < len(rows) or len(rows) >= capacity
             if not picked:
-                return []
+                return Claim([], due_left=due_left)
             session.execute(
                 _MARK_RUNNING,
                 {
@@ -200,10 +216,11 @@ class JobQueue:
                     "lease_until": now + self.lease,
                 },
             )
-            return [
+            jobs = [
                 (queue, message_id, begin(session, message_id) if begin else None)
                 for _, message_id, queue in picked
             ]
+        return Claim(jobs, due_left=due_left)
 
     def finish(self, message_id: str) -> None:
         """The message is settled: remove its job."""

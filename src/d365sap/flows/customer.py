@@ -62,8 +62,10 @@ from d365sap.model.customer import SalesAreaKey
 
 FLOW_NAME = "customer"
 # The intake describes a message and a worker runs it moments later: parse it once. Parsed
-# messages are immutable, so sharing them is safe.
-_parse = functools.lru_cache(maxsize=512)(parse_customer_message)
+# messages are immutable, so sharing them is safe. The cache holds a backlog of a few thousand
+# queued messages (about 4 KB each parsed, plus the payload as the key), so a burst that queues
+# faster than the back ends take it is still parsed once; older ones are parsed again.
+_parse = functools.lru_cache(maxsize=4096)(parse_customer_message)
 SALES_AREA_SET = "A_CustomerSalesArea"
 CUSTOMER_SET = "A_Customer"
 KEY_PROPERTIES = ("Customer", "SalesOrganization", "DistributionChannel", "Division")
