@@ -168,12 +168,13 @@ class EmbeddedRuntime:
 
     async def _run(self, queue: str, message_id: str, started: Started | None) -> None:
         settled: list[bool] = []
+        lock_key = started[0].lock_key if isinstance(started, tuple) else None
 
         def settle_job(session: DbHandle, decision: Decision) -> None:
             if decision.kind == "retry" and decision.run_at is not None:
                 retry_job(session, message_id, decision.run_at)
             else:
-                finish_job(session, message_id)
+                finish_job(session, message_id, lock_key)
             settled.append(True)
 
         try:

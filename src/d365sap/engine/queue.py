@@ -32,6 +32,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    literal,
     select,
     text,
     true,
@@ -67,9 +68,20 @@ _REQUEUE = (
     .where(JOBS.c.message_id == bindparam("mid"))
     .values(status=TODO, run_at=bindparam("run_at"), locked_by=None, lease_until=None)
 )
-_INSERT = insert(JOBS)
+# A new job is blocked when its key already has one: decided by the insert itself.
+_INSERT = insert(JOBS).from_select(
+    ["message_id", "queue", "lock_key", "status", "run_at", "created_at", "blocked"],
+    select(
+        bindparam("message_id", type_=JOBS.c.message_id.type),
+        bindparam("queue", type_=JOBS.c.queue.type),
+        bindparam("lock_key", type_=JOBS.c.lock_key.type),
+        literal(TODO, type_=JOBS.c.status.type),
+        bindparam("run_at", type_=JOBS.c.run_at.type),
+        bindparam("created_at", type_=JOBS.c.created_at.type),
+        exists().where(JOBS.c.lock_key == bindparam("lock_key")),
+    ),
+)
 _KEY_OF = select(JOBS.c.lock_key).where(JOBS.c.message_id == bindparam("mid"))
-_KEY_HAS_JOB = select(JOBS.c.id).where(JOBS.c.lock_key == bindparam("key")).limit(1)
 _REMOVE = delete(JOBS).where(JOBS.c.message_id == bindparam("mid"))
 _UNBLOCK_NEXT = (
     update(JOBS)
@@ -93,6 +105,12 @@ _MARK_RUNNING = (
     .where(JOBS.c.id.in_(bindparam("ids", expanding=True)), JOBS.c.status == TODO)
     .values(status=DOING, locked_by=bindparam("worker"), lease_until=bindparam("lease_until"))
 )
+_NEXT_DUE = (
+    select(JobRow.run_at)
+    .where(JobRow.blocked == false(), JobRow.status == TODO)
+    .order_by(JobRow.run_at)
+    .limit(1)
+)
 _KEY_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
 
 
@@ -115,34 +133,36 @@ def add_job(session: DbHandle, job: JobRequest) -> None:
         if requeued.rowcount:  # type: ignore[attr-defined]
             return
     _serialise_key(session, job.lock_key)
-    blocked = session.execute(_KEY_HAS_JOB, {"key": job.lock_key}).first() is not None
     session.execute(
         _INSERT,
         {
             "message_id": job.message_id,
             "queue": job.queue,
             "lock_key": job.lock_key,
-            "status": TODO,
             "run_at": run_at,
             "created_at": _now(),
-            "blocked": blocked,
         },
     )
 
 
-def remove_job(session: DbHandle, message_id: str) -> None:
-    """Remove the job of ``message_id`` (if any) and let the next job of its key run."""
-    lock_key = session.execute(_KEY_OF, {"mid": message_id}).scalar()
+def remove_job(session: DbHandle, message_id: str, lock_key: str | None = None) -> None:
+    """Remove the job of ``message_id`` (if any) and let the next job of its key run.
+
+    ``lock_key`` is the job's key when the caller knows it (a job's key is its message's),
+    which saves reading it.
+    """
     if lock_key is None:
-        return
+        lock_key = session.execute(_KEY_OF, {"mid": message_id}).scalar()
+        if lock_key is None:
+            return
     _serialise_key(session, lock_key)
     session.execute(_REMOVE, {"mid": message_id})
     session.execute(_UNBLOCK_NEXT, {"key": lock_key})
 
 
-def finish_job(session: DbHandle, message_id: str) -> None:
+def finish_job(session: DbHandle, message_id: str, lock_key: str | None = None) -> None:
     """Remove the job of a settled message, in the caller's transaction."""
-    remove_job(session, message_id)
+    remove_job(session, message_id, lock_key)
 
 
 def retry_job(session: DbHandle, message_id: str, run_at: datetime) -> None:
@@ -156,7 +176,7 @@ class Claim(Generic[T]):
 
     jobs: list[tuple[str, str, T | None]]
     due_left: bool
-    """Due jobs stayed in the table because their queue had no free slot (or a read's limit)."""
+    """Due jobs may have stayed in the table: their queue had no free slot, or a read's limit."""
 
 
 class JobQueue:
@@ -187,9 +207,9 @@ class JobQueue:
         unblocked jobs of the queues with a free slot, in queue order; a guarded update that
         marks them running; and ``begin`` for each claimed message (the store starts the attempt
         in the same transaction).
-        The answer also says whether due jobs were left (their queue was full, or there were more
-        than one read takes), so the caller knows to claim again once a slot frees up instead of
-        asking when the next job is due.
+        The answer also says whether due jobs may be left (a queue was full, so its jobs were not
+        read, or there were more than one read takes), so the caller knows to claim again once a
+        slot frees up instead of asking when the next job is due.
         """
         capacity = sum(max(0, n) for n in free.values()) + max(0, default_free)
         if capacity <= 0:
@@ -205,7 +225,8 @@ class JobQueue:
                     continue
                 taken[queue] = taken.get(queue, 0) + 1
                 picked.append((job_id, message_id, queue))
-            due_left = len(picked) < len(rows) or len(rows) >= capacity
+            # A full queue's jobs are not read at all: count them as waiting for a slot.
+            due_left = bool(full) or len(picked) < len(rows) or len(rows) >= capacity
             if not picked:
                 return Claim([], due_left=due_left)
             session.execute(
@@ -263,13 +284,8 @@ class JobQueue:
 
     def next_run_at(self) -> datetime | None:
         """When the earliest waiting job is due (to sleep no longer than needed)."""
-        with self._sessions() as session:
-            value = session.scalar(
-                select(JobRow.run_at)
-                .where(JobRow.blocked == false(), JobRow.status == TODO)
-                .order_by(JobRow.run_at)
-                .limit(1)
-            )
+        with self._write() as session:
+            value = session.execute(_NEXT_DUE).scalar()
         if value is None:
             return None
         return value if value.tzinfo else value.replace(tzinfo=UTC)
