@@ -6,7 +6,7 @@ number can neither break the request nor change its meaning.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
 
@@ -32,3 +32,10 @@ def entity_path(entity_set: str, keys: Mapping[str, str]) -> str:
 def eq_filter(values: Mapping[str, str]) -> str:
     """``A eq 'x' and B eq 'y'`` (the query string encoding is left to the HTTP client)."""
     return " and ".join(f"{name} eq {string_literal(value)}" for name, value in values.items())
+
+
+def any_eq_filter(alternatives: Sequence[Mapping[str, str]]) -> str:
+    """``(A eq 'x' and B eq 'y') or (A eq 'z' and B eq 'w')``: matches any of the alternatives."""
+    if len(alternatives) == 1:
+        return eq_filter(alternatives[0])
+    return " or ".join(f"({eq_filter(values)})" for values in alternatives)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ from d365sap.connectors.base import (
     client_kwargs,
     transport_error,
 )
-from d365sap.connectors.odata_v2 import entity_path, eq_filter
+from d365sap.connectors.odata_v2 import any_eq_filter, entity_path, eq_filter
 from d365sap.connectors.sap_errors import parse_odata_error
 from d365sap.errors import PermanentError, TransientError
 
@@ -194,15 +194,21 @@ class S4ODataClient(ConnectorClient):
         entity_set: str,
         *,
         equals: Mapping[str, str] | None = None,
+        any_of: Sequence[Mapping[str, str]] | None = None,
         select: list[str] | None = None,
         top: int | None = None,
     ) -> ODataReply:
-        """GET a collection filtered on equality of the given properties."""
+        """GET a collection filtered on equality of the given properties (``equals``), or on
+        any of several such sets (``any_of``, or-ed)."""
+        if equals and any_of:
+            raise ValueError("query takes equals or any_of, not both")
         params: dict[str, str] = {}
         if select:
             params["$select"] = ",".join(select)
         if equals:
             params["$filter"] = eq_filter(equals)
+        elif any_of:
+            params["$filter"] = any_eq_filter(any_of)
         if top is not None:
             params["$top"] = str(top)
         response = await self._send("GET", self.url(entity_set), params=params)

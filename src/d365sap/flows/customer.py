@@ -20,6 +20,7 @@ from typing import Any
 from d365sap.config import IdocControlSettings
 from d365sap.connectors.idoc import IdocClient, stable_message_id
 from d365sap.connectors.odata_v2 import entity_path
+from d365sap.connectors.s4_lookup import KeyLookup
 from d365sap.connectors.s4_odata import S4ODataClient
 from d365sap.engine.dry_run import (
     CHECK_FAILED,
@@ -107,6 +108,8 @@ class CustomerFlow:
         self.s4 = s4
         self.erp = erp
         self.options = options
+        # Existence checks of messages running at the same time share one query.
+        self.sales_areas = KeyLookup(s4, SALES_AREA_SET, KEY_PROPERTIES)
 
     def describe(self, payload: bytes) -> Description:
         """Route, business key and target queue of ``payload``, without side effects."""
@@ -195,9 +198,10 @@ class CustomerFlow:
     ) -> FlowResult:
         keys = _keys_of(key)
         with trace.step("s4.check_sales_area", detail=str(key)) as step:
-            found = await self.s4.query(SALES_AREA_SET, equals=keys, select=list(KEY_PROPERTIES))
-            step.reply(found.status, f"{len(found.entities)} result(s)")
-        if not found.entities:
+            found = await self.sales_areas.find(keys)
+            shared = f" (one query for {found.shared_with + 1} keys)" if found.shared_with else ""
+            step.reply(found.status, f"{int(found.entity is not None)} result(s){shared}")
+        if found.entity is None:
             body = create_payload(message, self.options.s4_mapping)
             trace.snapshot("mapped.create", "application/json", _json(body))
             try:
@@ -210,7 +214,7 @@ class CustomerFlow:
                 trace.steps[-1].detail = conflict.message
                 return await self._update(message, keys, None, trace)
             return self._s4_result(Outcome.CREATED, 201, keys, created.status, created.raw)
-        return await self._update(message, keys, _etag_of(found.entities[0]), trace)
+        return await self._update(message, keys, _etag_of(found.entity), trace)
 
     async def _update(
         self,

@@ -43,3 +43,23 @@ def test_or_and_partial_keys_still_scan(s4: S4) -> None:
     assert {r["Customer"] for r in either} == {"17100002", "17100003"}
     partial = results(s4, "Customer eq '17100003' and SalesOrganization eq '1710'")
     assert len(partial) >= 1
+
+
+def test_an_or_of_whole_keys_is_looked_up_key_by_key(s4: S4) -> None:
+    other = KEYED.replace("17100002", "17100003")
+    missing = KEYED.replace("17100002", "17199999")
+    rows = results(s4, f"({other}) or ({missing}) or ({KEYED})")
+    # key order, as a scan would give; the missing key simply finds nothing
+    assert [r["Customer"] for r in rows] == ["17100002", "17100003"]
+    assert results(s4, f"({KEYED}) or ({KEYED})") == results(s4, KEYED)
+
+
+def test_an_or_of_whole_keys_still_applies_every_condition(s4: S4) -> None:
+    other = KEYED.replace("17100002", "17100003")
+    rows = results(s4, f"({other} and Currency eq 'XXX') or ({KEYED})")
+    assert [r["Customer"] for r in rows] == ["17100002"]
+
+
+def test_an_or_with_a_partial_key_scans_with_the_same_answer(s4: S4) -> None:
+    rows = results(s4, f"({KEYED}) or (Customer eq '17100003')")
+    assert {r["Customer"] for r in rows} == {"17100002", "17100003"}

@@ -352,6 +352,20 @@ def key_from_filter(node: Node, entity_set: EntitySet) -> tuple[Any, ...] | None
     return tuple(found[name] for name in entity_set.keys)
 
 
+def keys_from_filter(node: Node, entity_set: EntitySet) -> list[tuple[Any, ...]] | None:
+    """The keys a filter pins down when it is one key condition or an ``or`` of them.
+
+    ``(K1 eq 'a' and K2 eq 'b') or (K1 eq 'c' and K2 eq 'd')`` names two keys; a filter with
+    any other shape returns ``None`` (see :func:`key_from_filter`).
+    """
+    if isinstance(node, Logical) and node.op == "or" and node.right is not None:
+        left = keys_from_filter(node.left, entity_set)
+        right = keys_from_filter(node.right, entity_set) if left is not None else None
+        return None if left is None or right is None else left + right
+    key = key_from_filter(node, entity_set)
+    return None if key is None else [key]
+
+
 def equalities_from_filter(node: Node, entity_set: EntitySet) -> dict[str, str]:
     """``Prop eq 'text'`` conditions on string properties that every match must satisfy.
 

@@ -14,7 +14,7 @@ from typing import Any
 from d365sap.emulators.s4 import errors
 from d365sap.emulators.s4.batch import handle_batch
 from d365sap.emulators.s4.edm import Model
-from d365sap.emulators.s4.filter import equalities_from_filter, evaluate, key_from_filter
+from d365sap.emulators.s4.filter import equalities_from_filter, evaluate, keys_from_filter
 from d365sap.emulators.s4.journal import Journal
 from d365sap.emulators.s4.messages import MODIFYING, ODataRequest, ODataResponse
 from d365sap.emulators.s4.payload import Mode, load_json, parse_entity
@@ -154,17 +154,18 @@ class ODataService:
             return target
         if options.filter is None:
             return target
-        key = key_from_filter(options.filter, target.entity_set)
-        if key is None:
+        keys = keys_from_filter(options.filter, target.entity_set)
+        if keys is None:
             equal = equalities_from_filter(options.filter, target.entity_set)
             if not equal:
                 return target
             name, value = next(iter(equal.items()))
             # Rows holding the value, from the store's index, in key order; filtered after.
             return replace(target, rows=self.store.matching(target.entity_set.name, {name: value}))
-        record = self.store.get(target.entity_set.name, key)
-        matched = record is not None and evaluate(options.filter, record.values) is True
-        return replace(target, rows=[record] if matched and record is not None else [])
+        # One key, or an "or" of keys: look each up (in key order), then apply the filter.
+        records = self.store.get_many(target.entity_set.name, keys)
+        rows = [r for r in records if evaluate(options.filter, r.values) is True]
+        return replace(target, rows=rows)
 
     @staticmethod
     def _require_entity(method: str, target: Target) -> None:

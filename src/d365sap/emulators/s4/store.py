@@ -177,6 +177,13 @@ class Store:
         with self.lock:
             return self._tables[set_name].get(key)
 
+    def get_many(self, set_name: str, keys: list[Key]) -> list[Record]:
+        """The records of those ``keys`` that exist, in key order."""
+        with self.lock:
+            table = self._tables[set_name]
+            found = (table.get(key) for key in sorted(set(keys), key=_sort_key))
+            return [record for record in found if record is not None]
+
     def rows(self, set_name: str) -> list[Record]:
         """All records of ``set_name`` in key order (SAP's default order)."""
         with self.lock:
