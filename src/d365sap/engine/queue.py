@@ -16,6 +16,7 @@ depends on the flag alone.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import Generic, TypeVar, cast
 
 from sqlalchemy import (
     Connection,
+    Select,
     Table,
     and_,
     bindparam,
@@ -58,11 +60,22 @@ _EARLIER = aliased(JobRow)
 _CANDIDATES = (
     select(JobRow.id, JobRow.message_id, JobRow.queue)
     .where(JobRow.blocked == false(), JobRow.status == TODO, JobRow.run_at <= bindparam("now"))
-    .where(JobRow.queue.not_in(bindparam("full", expanding=True)))
     .where(~exists().where(_EARLIER.lock_key == JobRow.lock_key, _EARLIER.id < JobRow.id))
     .order_by(JobRow.id)
     .limit(bindparam("limit"))
 )
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates_besides(full: tuple[str, ...]) -> Select[int, str, str]:
+    """:data:`_CANDIDATES` without the jobs of the ``full`` queues, built once per set.
+
+    The queues are few, so are their combinations; a statement per combination is compiled
+    once, where an expanding ``NOT IN`` parameter would be rendered on every claim.
+    """
+    return _CANDIDATES.where(JobRow.queue.not_in(full)) if full else _CANDIDATES
+
+
 _REQUEUE = (
     update(JOBS)
     .where(JOBS.c.message_id == bindparam("mid"))
@@ -102,7 +115,7 @@ _REPAIR_HEADS = (
 )
 _MARK_RUNNING = (
     update(JOBS)
-    .where(JOBS.c.id.in_(bindparam("ids", expanding=True)), JOBS.c.status == TODO)
+    .where(JOBS.c.id == bindparam("job_id"), JOBS.c.status == TODO)
     .values(status=DOING, locked_by=bindparam("worker"), lease_until=bindparam("lease_until"))
 )
 _NEXT_DUE = (
@@ -215,11 +228,12 @@ class JobQueue:
         if capacity <= 0:
             return Claim([], due_left=True)
         now = _now()
-        full = [queue for queue, n in free.items() if n <= 0]
+        full = tuple(sorted(queue for queue, n in free.items() if n <= 0))
+        candidates = _candidates_besides(full)
         picked: list[tuple[int, str, str]] = []
         taken: dict[str, int] = {}
         with self._write() as session:
-            rows = session.execute(_CANDIDATES, {"now": now, "limit": capacity, "full": full}).all()
+            rows = session.execute(candidates, {"now": now, "limit": capacity}).all()
             for job_id, message_id, queue in rows:
                 if taken.get(queue, 0) >= free.get(queue, default_free):
                     continue
@@ -229,13 +243,13 @@ class JobQueue:
             due_left = bool(full) or len(picked) < len(rows) or len(rows) >= capacity
             if not picked:
                 return Claim([], due_left=due_left)
+            lease_until = now + self.lease
             session.execute(
                 _MARK_RUNNING,
-                {
-                    "ids": [job_id for job_id, _, _ in picked],
-                    "worker": self.worker_id,
-                    "lease_until": now + self.lease,
-                },
+                [
+                    {"job_id": job_id, "worker": self.worker_id, "lease_until": lease_until}
+                    for job_id, _, _ in picked
+                ],
             )
             jobs = [
                 (queue, message_id, begin(session, message_id) if begin else None)

@@ -372,8 +372,11 @@ class MessageStore(StoreReads):
         if len(settlements) > 1:
             try:
                 with self.fast() as session:
+                    step_rows: list[dict[str, Any]] = []
                     for settlement in settlements:
-                        self._settle_in(session, settlement)
+                        self._settle_in(session, settlement, step_rows)
+                    if step_rows:  # every attempt's steps in one statement
+                        session.execute(sql.INSERT_STEPS, step_rows)
             except Exception:  # noqa: S110 - each is retried alone below, errors reported
                 pass
             else:
@@ -389,7 +392,13 @@ class MessageStore(StoreReads):
                 failures.append(None)
         return failures
 
-    def _settle_in(self, session: DbHandle, settlement: Settlement) -> None:
+    def _settle_in(
+        self,
+        session: DbHandle,
+        settlement: Settlement,
+        step_rows: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Record one attempt; its steps go to ``step_rows`` when given (the caller inserts)."""
         now = _now()
         outcome = settlement.outcome
         status = RETRYING if settlement.next_attempt_at is not None else outcome.status
@@ -406,32 +415,18 @@ class MessageStore(StoreReads):
         row = session.execute(sql.SETTLE[status in FINAL_STATUSES], params).one()
         if status == DONE and row.lock_key:
             mark_applied(session, row.lock_key, row.seq, settlement.message_id)
-        self._add_trace(session, settlement.message_id, settlement.attempt, settlement.trace, now)
+        rows = sql.step_rows(settlement.message_id, settlement.attempt, settlement.trace)
+        if step_rows is not None:
+            step_rows.extend(rows)
+        elif rows:
+            session.execute(sql.INSERT_STEPS, rows)
+        self._add_snapshots(session, settlement.message_id, settlement.trace, now)
         if settlement.within is not None:
             settlement.within(session)
 
-    def _add_trace(
-        self, session: DbHandle, message_id: str, attempt: int, trace: Trace, now: datetime
+    def _add_snapshots(
+        self, session: DbHandle, message_id: str, trace: Trace, now: datetime
     ) -> None:
-        if trace.steps:
-            session.execute(
-                sql.INSERT_STEPS,
-                [
-                    {
-                        "message_id": message_id,
-                        "attempt": attempt,
-                        "seq": seq,
-                        "name": step.name,
-                        "status": step.status,
-                        "started_at": step.started_at,
-                        "duration_ms": step.duration_ms,
-                        "detail": step.detail,
-                        "backend_status": step.backend_status,
-                        "backend_reply": step.backend_reply,
-                    }
-                    for seq, step in enumerate(trace.steps, start=1)
-                ],
-            )
         if trace.snapshots:
             session.execute(
                 sql.INSERT_PAYLOADS,

@@ -1,4 +1,4 @@
-"""The message store's statements, built once so SQLAlchemy reuses their compiled form.
+"""The message store's statements (built once, so SQLAlchemy reuses their compiled form) and rows.
 
 Every message goes through these on its way in, into processing and out; building a statement
 per call (``update(...).values(...)``) cost more CPU than executing it.
@@ -6,12 +6,13 @@ per call (``update(...).values(...)``) cost more CPU than executing it.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, exists, insert, literal, select, update
 
 from d365sap.engine.guard import RECORDS
 from d365sap.engine.tables import CounterRow, MessageRow, MessageVersionRow, PayloadRow, StepRow
+from d365sap.engine.trace import Trace
 
 MESSAGE_SEQ = "message_seq"
 MESSAGES = cast(Table, MessageRow.__table__)
@@ -78,3 +79,22 @@ SETTLE = {
     ).returning(MESSAGES.c.lock_key, MESSAGES.c.seq)
     for final in (False, True)
 }
+
+
+def step_rows(message_id: str, attempt: int, trace: Trace) -> list[dict[str, Any]]:
+    """The rows of an attempt's steps, in order."""
+    return [
+        {
+            "message_id": message_id,
+            "attempt": attempt,
+            "seq": seq,
+            "name": step.name,
+            "status": step.status,
+            "started_at": step.started_at,
+            "duration_ms": step.duration_ms,
+            "detail": step.detail,
+            "backend_status": step.backend_status,
+            "backend_reply": step.backend_reply,
+        }
+        for seq, step in enumerate(trace.steps, start=1)
+    ]
