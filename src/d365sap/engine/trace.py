@@ -6,11 +6,13 @@ trace with the outcome in one transaction. The trace knows nothing of SAP or Dyn
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 REPLY_LIMIT = 8000
 
@@ -72,6 +74,11 @@ class Trace:
             raise
         finally:
             current.duration_ms = (time.perf_counter() - start) * 1000.0
+
+    def snapshot_json(self, stage: str, body: Mapping[str, Any]) -> None:
+        """Keep a JSON payload copy if payload logging is on (serialised only then)."""
+        if self.log_payloads:
+            self.snapshot(stage, "application/json", json.dumps(body, ensure_ascii=False))
 
     def snapshot(self, stage: str, content_type: str, body: str | bytes) -> None:
         """Keep a payload copy if payload logging is on (the store masks it)."""

@@ -203,7 +203,7 @@ class CustomerFlow:
             step.reply(found.status, f"{int(found.entity is not None)} result(s){shared}")
         if found.entity is None:
             body = create_payload(message, self.options.s4_mapping)
-            trace.snapshot("mapped.create", "application/json", _json(body))
+            trace.snapshot_json("mapped.create", body)
             try:
                 with trace.step("s4.create_sales_area") as step:
                     created = await self.s4.create(SALES_AREA_SET, body)
@@ -224,7 +224,7 @@ class CustomerFlow:
         trace: Trace,
     ) -> FlowResult:
         body = update_payload(message, self.options.s4_mapping)
-        trace.snapshot("mapped.update", "application/json", _json(body))
+        trace.snapshot_json("mapped.update", body)
         if etag is None:
             with trace.step("s4.read_etag") as step:
                 current = await self.s4.read(SALES_AREA_SET, keys)
@@ -424,10 +424,6 @@ def _target_of(route: str | None) -> str | None:
     if route in (Route.ERP_ACCOUNT.value, Route.ERP_ACCOUNT_DETAIL.value):
         return "erp"
     return None
-
-
-def _json(body: dict[str, object]) -> str:
-    return json.dumps(body, ensure_ascii=False)
 
 
 def _pretty(body: dict[str, object]) -> str:

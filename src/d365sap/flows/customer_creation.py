@@ -269,7 +269,7 @@ class CustomerCreator:
             return CreatedNumbers(number, found.business_partner, "found")
         settings = self.settings
         body = business_partner_payload(customer, settings.s4, send_tax_row=settings.send_tax_row)
-        trace.snapshot("mapped.business_partner", "application/json", _json(body))
+        trace.snapshot_json("mapped.business_partner", body)
         with trace.step("s4.create_business_partner") as step:
             created = await self.s4.create_business_partner(body)
             step.reply(201, created.raw)
