@@ -9,8 +9,9 @@ generates load and measures:
 
 - **baseline**: a plain sequential loop with one httpx2 client and no store that sends the same
   mapped requests (S/4 GET + POST, or the IDoc) straight to the emulators. It runs on a sample
-  (``--baseline-sample``; its rate does not depend on the count), once before and once after the
-  engine runs of each latency, and counts as the mean of both.
+  (``--baseline-sample``; its rate does not depend on the count) before, between and after the
+  engine runs of each latency; each engine run is compared with the mean of the two baselines
+  measured just before and just after it (the table's baseline row is the mean of all).
 - **engine runs**: N messages posted with ``Prefer: respond-async`` by concurrent senders; each
   is persisted, queued, processed and recorded. Throughput = N / (last finish - first arrival);
   latency per message = finish - arrival, from the store; CPU = CPU time of the service and
@@ -219,6 +220,8 @@ class Result:
     cpu: float
     peak_rss_kib: int = 0
     rss_growth_kib: int | None = None
+    around: Result | None = None
+    """The baseline measured just before and just after this run (the machine's speed drifts)."""
 
     @property
     def rate(self) -> float:
@@ -457,8 +460,9 @@ def print_results(console: Console, results: list[Result]) -> None:
         for r in results:
             if r is base or r.latency_ms != latency:
                 continue
-            speed = r.rate / base.rate
-            cost = r.cpu_ms / base.cpu_ms
+            near = r.around or base
+            speed = r.rate / near.rate
+            cost = r.cpu_ms / near.cpu_ms
             # What the CPU alone allows: the service and worker processes' CPU per message over
             # every core of the machine (PostgreSQL and the emulators compete for them too).
             ceiling = (os.cpu_count() or 1) * 1000 / r.cpu_ms
@@ -467,6 +471,7 @@ def print_results(console: Console, results: list[Result]) -> None:
                 f"{'  (target >= 8x)' if latency >= 20 else ''}   "
                 f"CPU/message {cost:4.1f}x baseline{'  (target <= 2x)' if latency == 0 else ''}"
                 f"   CPU-bound ceiling {ceiling:,.0f} msg/s on {os.cpu_count()} cores"
+                f"   (baseline around it: {near.cpu_ms:.2f} ms, {near.rate:.1f} msg/s)"
             )
 
 
@@ -516,37 +521,45 @@ def main() -> None:
             wait_http(f"{emulators.erp_url}/emulator/health")
             for latency in latencies:
                 emulators.set_latency(latency)
-                emulators.reset()
                 sample = bodies[: min(len(bodies), args.baseline_sample)]
-                before = run_baseline(emulators, sample, latency)
+                # The baseline runs before, between and after the engine runs, and each engine
+                # run is compared with the two measured just around it: the speed of a shared
+                # machine drifts by tens of per cent within minutes, and whatever it was doing
+                # then weighs on both sides of that comparison.
+                emulators.reset()
+                baselines = [run_baseline(emulators, sample, latency)]
                 engine_runs: list[Result] = []
                 for spec in runtimes:
                     kind, _, count = spec.partition(":")
                     workers = int(count or 0)
                     name = f"d365sap {kind}" + (f", {workers} worker(s)" if workers else "")
-                    engine_runs.append(
-                        run_engine(
-                            name,
-                            kind,
-                            workers,
-                            bodies,
-                            latency,
-                            emulators,
-                            ports,
-                            folder,
-                            args.senders,
-                            progress,
-                        )
+                    run = run_engine(
+                        name,
+                        kind,
+                        workers,
+                        bodies,
+                        latency,
+                        emulators,
+                        ports,
+                        folder,
+                        args.senders,
+                        progress,
                     )
-                # The baseline again after the engine runs: whatever else the machine was doing
-                # weighs on both sides of the comparison, and the spread shows how much.
-                emulators.reset()
-                after = run_baseline(emulators, sample, latency)
-                results.append(combine(before, after))
+                    emulators.reset()
+                    baselines.append(run_baseline(emulators, sample, latency))
+                    run.around = combine(baselines[-2], baselines[-1])
+                    engine_runs.append(run)
+                overall = baselines[0]
+                for later in baselines[1:]:
+                    overall = combine(overall, later)
+                results.append(overall)
                 results.extend(engine_runs)
                 console.print(
-                    f"baseline at {latency} ms: {before.cpu_ms:.2f} ms CPU/msg before the engine"
-                    f" runs, {after.cpu_ms:.2f} after; {before.rate:.1f} and {after.rate:.1f} msg/s"
+                    f"baseline at {latency} ms, before, between and after the engine runs: "
+                    + ", ".join(f"{b.cpu_ms:.2f}" for b in baselines)
+                    + " ms CPU/msg; "
+                    + ", ".join(f"{b.rate:.1f}" for b in baselines)
+                    + " msg/s"
                 )
         finally:
             emulator_processes.stop()

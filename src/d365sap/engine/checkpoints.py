@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 from sqlalchemy import CursorResult, Table, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from d365sap.engine.db import insert_for
 from d365sap.engine.store import MessageStore
 from d365sap.engine.tables import CheckpointRow, SourceVersionRow
 from d365sap.errors import D365SapError, ValidationError
@@ -96,7 +96,7 @@ class Advance:
 
 
 def _upsert_versions(dialect: str) -> Any:
-    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    make = insert_for(dialect)
     statement = make(VERSIONS)
     return statement.on_conflict_do_update(
         index_elements=[VERSIONS.c.source, VERSIONS.c.row_id],
@@ -156,7 +156,7 @@ class CheckpointStore:
             "created_at": now,
             "updated_at": now,
         }
-        make = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        make = insert_for(self._dialect)
         with self.store.write() as session:
             session.execute(make(CHECKPOINTS).values(values).on_conflict_do_nothing())
         opened = self.get(name)

@@ -34,9 +34,9 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from d365sap.engine.db import insert_for
 from d365sap.engine.store import MessageStore
 from d365sap.engine.tables import ThrottleGrantRow, ThrottleRow
 from d365sap.errors import TransientError
@@ -193,7 +193,7 @@ class SharedThrottle:
     # In the database ----------------------------------------------------------------------
 
     def _ensure(self, session: Session) -> None:
-        make = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        make = insert_for(self._dialect)
         row = {"name": self.name, "paused_until": 0.0, "revision": 0, "updated_at": _utcnow()}
         session.execute(make(THROTTLES).values(row).on_conflict_do_nothing())
 

@@ -30,12 +30,12 @@ from typing import Any, Literal, cast
 
 import structlog
 from sqlalchemy import Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from d365sap.connectors.dataverse import DataverseClient
 from d365sap.connectors.dataverse_feed import DataverseFeed, row_identity
 from d365sap.engine.change_loader import ChangeBatch, ChangeLoader, LoadReport
 from d365sap.engine.checkpoints import CheckpointStore
+from d365sap.engine.db import insert_for
 from d365sap.engine.intake import Intake
 from d365sap.engine.store import MessageStore
 from d365sap.engine.tables import SourceVersionRow
@@ -194,7 +194,7 @@ class OrderStates:
     def __init__(self, store: MessageStore) -> None:
         self.store = store
         dialect = store.engine.dialect.name
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._insert = insert_for(dialect)
 
     def get_many(self, order_ids: Sequence[str]) -> dict[str, str]:
         """The states on record for ``order_ids``."""
