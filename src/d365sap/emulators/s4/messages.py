@@ -1,17 +1,15 @@
-"""Framework-free request and response of one OData operation.
+"""Request and response of one operation of the S/4 emulator.
 
-The service core works on these, not on Starlette objects, so a ``$batch`` part and a plain
-HTTP request go through exactly the same code.
+Both build on :mod:`d365sap.emulators.operations`; S/4 adds the SAP user and its error body.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from http import HTTPStatus
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from d365sap.emulators.operations import Operation, Reply
 from d365sap.emulators.s4.errors import ODataError, error_bytes
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -19,45 +17,17 @@ MODIFYING = frozenset({"POST", "PUT", "PATCH", "MERGE", "DELETE"})
 
 
 @dataclass(frozen=True)
-class ODataRequest:
-    """One operation: ``path`` is below the service root and still percent-encoded."""
+class ODataRequest(Operation):
+    """One OData operation of ``user`` (the authenticated SAP user)."""
 
-    method: str
-    path: str
-    query: str
-    headers: Mapping[str, str]
-    body: bytes
-    service_root: str
     user: str
-
-    def header(self, name: str) -> str | None:
-        """Header value by lower-case name."""
-        return self.headers.get(name.lower())
 
 
 @dataclass
-class ODataResponse:
-    """Status, headers and body of one operation."""
+class ODataResponse(Reply):
+    """Status, headers and body of one OData operation."""
 
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-
-    @property
-    def reason(self) -> str:
-        """The HTTP reason phrase of :attr:`status`."""
-        try:
-            return HTTPStatus(self.status).phrase
-        except ValueError:
-            return ""
-
-    @classmethod
-    def json(
-        cls, status: int, document: Any, headers: dict[str, str] | None = None
-    ) -> ODataResponse:
-        """A JSON reply."""
-        body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return cls(status, {"content-type": JSON_TYPE, **(headers or {})}, body)
+    json_headers: ClassVar[Mapping[str, str]] = {"content-type": JSON_TYPE}
 
     @classmethod
     def error(
