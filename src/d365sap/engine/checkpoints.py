@@ -14,6 +14,7 @@ synchronous; async callers use ``MessageStore.call``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,9 +96,10 @@ class Advance:
     removed: Sequence[str] = ()
 
 
-def _upsert_versions(dialect: str) -> Any:
-    make = insert_for(dialect)
-    statement = make(VERSIONS)
+@functools.cache
+def upsert_versions(dialect: str) -> Any:
+    """Records row versions, replacing what the rows had (built once per dialect)."""
+    statement = insert_for(dialect)(VERSIONS)
     return statement.on_conflict_do_update(
         index_elements=[VERSIONS.c.source, VERSIONS.c.row_id],
         set_={
@@ -200,7 +202,7 @@ class CheckpointStore:
                 )
             if advance.seen:
                 session.execute(
-                    _upsert_versions(self._dialect),
+                    upsert_versions(self._dialect),
                     [
                         {
                             "source": current.name,

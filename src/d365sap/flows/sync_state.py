@@ -21,7 +21,6 @@ Both are synchronous like the store; async callers use ``MessageStore.call``.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, select, update
 
 from d365sap.config_create import CustomerNumberRange
+from d365sap.engine.checkpoints import upsert_versions
 from d365sap.engine.db import insert_for
 from d365sap.engine.store import MessageStore
 from d365sap.engine.tables import CounterRow, SourceVersionRow
@@ -57,20 +57,6 @@ def _insert(store: MessageStore) -> Any:
 _APPLIED_OF_ROW = select(VERSIONS.c.version, VERSIONS.c.pass_id).where(
     VERSIONS.c.source == bindparam("source"), VERSIONS.c.row_id == bindparam("row_id")
 )
-
-
-@functools.cache
-def _put_statement(dialect: str) -> Any:
-    """Records digests, replacing what the rows had (built once per dialect)."""
-    statement = insert_for(dialect)(VERSIONS)
-    return statement.on_conflict_do_update(
-        index_elements=[VERSIONS.c.source, VERSIONS.c.row_id],
-        set_={
-            "version": statement.excluded.version,
-            "pass_id": statement.excluded.pass_id,
-            "seen_at": statement.excluded.seen_at,
-        },
-    )
 
 
 @dataclass(frozen=True)
@@ -124,7 +110,7 @@ class AppliedDigests:
             for row_id, entry in latest.items()
         ]
         with self.store.fast() as conn:
-            conn.execute(_put_statement(self.store.engine.dialect.name), rows)
+            conn.execute(upsert_versions(self.store.engine.dialect.name), rows)
 
     def forget(self, row_id: str) -> None:
         """Drop what was recorded for ``row_id``: its next message is sent whatever it holds."""
