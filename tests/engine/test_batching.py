@@ -116,9 +116,37 @@ async def test_a_write_returning_the_wrong_number_of_results_fails_the_batch() -
     assert all(isinstance(o, RuntimeError) for o in outcomes)
 
 
+async def test_with_concurrency_a_new_batch_starts_while_one_is_being_written() -> None:
+    recorder = Recorder()
+    recorder.gate = asyncio.Event()
+    batcher: Batcher[int, str] = Batcher(recorder.write, concurrency=2)
+
+    first = asyncio.create_task(batcher.submit(1))
+    await asyncio.sleep(0.01)
+    second = [asyncio.create_task(batcher.submit(n)) for n in (2, 3)]
+    await asyncio.sleep(0.01)
+    third = asyncio.create_task(batcher.submit(4))
+    await asyncio.sleep(0.01)
+    assert recorder.batches == [[1], [2, 3]]  # two writes at once, the third item waits
+
+    recorder.gate.set()
+    assert [await first, *[await t for t in second], await third] == [
+        f"stored {n}" for n in (1, 2, 3, 4)
+    ]
+    assert recorder.batches == [[1], [2, 3], [4]]
+
+
 def test_max_size_must_be_positive() -> None:
     async def write(items: list[int]) -> list[int]:
         return items
 
     with pytest.raises(ValueError, match="max_size"):
         Batcher(write, max_size=0)
+
+
+def test_concurrency_must_be_positive() -> None:
+    async def write(items: list[int]) -> list[int]:
+        return items
+
+    with pytest.raises(ValueError, match="concurrency"):
+        Batcher(write, concurrency=0)

@@ -13,12 +13,12 @@ retried or parked exactly as if it had sent the query alone.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from d365sap.connectors.s4_odata import S4ODataClient
+from d365sap.engine.batching import Batcher
 
 Key = tuple[str, ...]
 
@@ -45,17 +45,14 @@ class KeyLookup:
         max_keys: int = 20,
         max_in_flight: int = 4,
     ) -> None:
-        if max_keys < 1 or max_in_flight < 1:
-            raise ValueError("max_keys and max_in_flight must be at least 1")
         self.client = client
         self.entity_set = entity_set
         self.key_properties = tuple(key_properties)
-        self.max_keys = max_keys
-        self.max_in_flight = max_in_flight
         self.queries = 0
-        self._pending: list[tuple[Key, asyncio.Future[Found]]] = []
-        self._in_flight = 0
-        self._senders: set[asyncio.Task[None]] = set()
+        # Keys asked for while queries are on the way form the next query (engine.batching).
+        self._batches: Batcher[Key, Found] = Batcher(
+            self._query, max_size=max_keys, concurrency=max_in_flight
+        )
 
     def _key_of(self, values: Mapping[str, Any]) -> Key:
         return tuple(str(values.get(name, "")) for name in self.key_properties)
@@ -69,49 +66,22 @@ class KeyLookup:
         """The entity with these key values (``None`` if there is none); raises as the query."""
         if set(keys) != set(self.key_properties):
             raise ValueError(f"a lookup needs exactly the key {list(self.key_properties)}")
-        future: asyncio.Future[Found] = asyncio.get_running_loop().create_future()
-        self._pending.append((self._key_of(keys), future))
-        if self._in_flight < self.max_in_flight:
-            self._in_flight += 1
-            sender = asyncio.get_running_loop().create_task(self._send_while_pending())
-            self._senders.add(sender)  # the loop keeps only a weak reference
-            sender.add_done_callback(self._senders.discard)
-        # The query goes on for the others if this caller stops waiting (shield).
-        return await asyncio.shield(future)
+        return await self._batches.submit(self._key_of(keys))
 
-    async def _send_while_pending(self) -> None:
-        try:
-            while self._pending:
-                batch = self._pending[: self.max_keys]
-                del self._pending[: self.max_keys]
-                await self._send(batch)
-        finally:
-            self._in_flight -= 1
-
-    async def _send(self, batch: list[tuple[Key, asyncio.Future[Found]]]) -> None:
-        keys = list(dict.fromkeys(key for key, _ in batch))
-        try:
-            reply = await self.client.query(
-                self.entity_set,
-                any_of=[dict(zip(self.key_properties, key, strict=True)) for key in keys],
-                select=list(self.key_properties),
-            )
-        except asyncio.CancelledError:
-            for _, future in batch:
-                future.cancel()
-            raise
-        except Exception as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+    async def _query(self, batch: list[Key]) -> list[Found]:
+        """One query for the keys of ``batch``; an answer per key, in order."""
+        keys = list(dict.fromkeys(batch))
+        reply = await self.client.query(
+            self.entity_set,
+            any_of=[dict(zip(self.key_properties, key, strict=True)) for key in keys],
+            select=list(self.key_properties),
+        )
         self.queries += 1
         if len(keys) == 1:  # the query named one key: whatever it found is that key's
             only = reply.entities[0] if reply.entities else None
             entities = {self._matchable(keys[0]): only} if only is not None else {}
         else:
             entities = {self._matchable(self._key_of(e)): e for e in reply.entities}
-        for key, future in batch:
-            if not future.done():
-                entity = entities.get(self._matchable(key))
-                future.set_result(Found(reply.status, entity, len(keys) - 1))
+        return [
+            Found(reply.status, entities.get(self._matchable(key)), len(keys) - 1) for key in batch
+        ]

@@ -20,28 +20,37 @@ R = TypeVar("R")
 
 
 class Batcher(Generic[T, R]):
-    """Calls ``write(items)`` with the items submitted since the last call, one call at a time.
+    """Calls ``write(items)`` with the items submitted since the last call.
 
     ``write`` returns one result per item, in order. If it raises, every caller of that batch
-    gets the exception: nothing of the batch may be taken as written.
+    gets the exception: nothing of the batch may be taken as written. By default one call runs
+    at a time (a database has one writer); with ``concurrency`` above one, up to that many calls
+    run at once, each with the items that queued up meanwhile (reads over a network, say).
     """
 
     def __init__(
-        self, write: Callable[[list[T]], Awaitable[list[R]]], *, max_size: int = 128
+        self,
+        write: Callable[[list[T]], Awaitable[list[R]]],
+        *,
+        max_size: int = 128,
+        concurrency: int = 1,
     ) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self._write = write
         self._max_size = max_size
+        self._concurrency = concurrency
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
-        self._drainer: asyncio.Task[None] | None = None
+        self._drainers: set[asyncio.Task[None]] = set()
 
     async def submit(self, item: T) -> R:
         """Queue ``item`` for the next batch; returns its result once the batch is written."""
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._pending.append((item, future))
-        if self._drainer is None:
-            self._drainer = asyncio.create_task(self._drain(), name="d365sap-group-commit")
+        if len(self._drainers) < self._concurrency:
+            self._drainers.add(asyncio.create_task(self._drain(), name="d365sap-batch"))
         # A caller that gives up (client gone) does not take its item out of a batch already
         # being written; the item is written all the same, as if it had been submitted alone.
         return await asyncio.shield(future)
@@ -70,8 +79,10 @@ class Batcher(Generic[T, R]):
                     if not future.done():
                         future.set_result(result)
         finally:
-            self._drainer = None
-            if self._pending:  # cancelled with items left: fail them rather than hang
+            # Left at once (not by a done callback), so a submit right after sees the slot free.
+            self._drainers.discard(asyncio.current_task())
+            if self._pending and not self._drainers:
+                # cancelled with items left and nobody to write them: fail them rather than hang
                 error = RuntimeError("the service is stopping; the message was not stored")
                 for _, future in self._pending:
                     if not future.done():
