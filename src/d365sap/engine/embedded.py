@@ -144,9 +144,8 @@ class EmbeddedRuntime:
                     self._wake.clear()
                     free = self._free()
             sleep = self.poll_interval
-            if woken and not any(n > 0 for n in free.values()):
-                pass  # every slot taken: the next finishing job wakes us
-            else:
+            # With every slot taken, a finishing job wakes us; claim only on the poll then.
+            if not woken or any(n > 0 for n in free.values()):
                 try:
                     sleep = await self._claim(free)
                 except asyncio.CancelledError:
