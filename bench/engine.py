@@ -124,17 +124,32 @@ class Processes:
     """Child processes of one run, stopped together."""
 
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
 
     def start(self, args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "d365sap", *args],
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        # Each child's output goes to a log file of its own in the run's folder: a process that
+        # dies mid-run says why there.
+        log = cwd / f"{args[0]}-{len(self.children)}.log"
+        with log.open("ab") as sink:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "d365sap", *args],
+                env=env,
+                cwd=cwd,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
         self.children.append(child)
+        self.logs.append(log)
         return child
+
+    def check(self) -> None:
+        """Fail the run if a child has ended: it would otherwise wait for messages forever."""
+        for child, log in zip(self.children, self.logs, strict=True):
+            if child.poll() is not None:
+                tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+                raise RuntimeError(
+                    f"{' '.join(map(str, child.args))} ended ({child.returncode}):\n{tail}"
+                )
 
     def stop(self) -> None:
         for child in self.children:
@@ -145,6 +160,7 @@ class Processes:
             except subprocess.TimeoutExpired:
                 child.kill()
         self.children.clear()
+        self.logs.clear()
 
 
 def write_config(folder: Path, *, s4: int, erp: int, service: int, store: str, kind: str) -> Path:
@@ -328,7 +344,9 @@ async def post_all(url: str, bodies: list[bytes], senders: int, progress: Progre
     progress.remove_task(task)
 
 
-def wait_settled(url: str, count: int, progress: Progress, pids: list[int]) -> int | None:
+def wait_settled(
+    url: str, count: int, progress: Progress, children: Processes, pids: list[int]
+) -> int | None:
     """Poll /api/stats until every message is final; RSS growth from 25 % to 100 % settled."""
     task = progress.add_task("settling", total=count)
     quarter_rss: int | None = None
@@ -340,6 +358,7 @@ def wait_settled(url: str, count: int, progress: Progress, pids: list[int]) -> i
             quarter_rss = sum(memory_kib(pid, "VmRSS") for pid in pids)
         if settled >= count:
             break
+        children.check()
         time.sleep(0.25)
     progress.remove_task(task)
     if counts.get("failed"):
@@ -414,7 +433,7 @@ def run_engine(
         time.sleep(1.0 if workers else 0)
         before = sum(cpu_seconds(pid) for pid in pids)
         asyncio.run(post_all(url, bodies, senders, progress))
-        growth = wait_settled(url, len(bodies), progress, pids)
+        growth = wait_settled(url, len(bodies), progress, children, pids)
         cpu = sum(cpu_seconds(pid) for pid in pids) - before
         peak = sum(memory_kib(pid, "VmHWM") for pid in pids)
         elapsed, latencies = timings(store)

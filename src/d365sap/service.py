@@ -195,7 +195,7 @@ class Service:
         await self.s4.aclose()
         await self.erp.aclose()
         if self._own_store:
-            self.store.close()
+            await self.store.aclose()
 
     async def __aenter__(self) -> Service:
         await self.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MessageSto
         yield opened
         opened.close()
         return
+    with postgres_store() as opened:
+        yield opened
+
+
+@contextmanager
+def postgres_store() -> Iterator[MessageStore]:
+    """A store on a new PostgreSQL database, dropped afterwards (skips without PostgreSQL)."""
     if not _postgres_available():
         if os.environ.get("CI"):
             pytest.fail("PostgreSQL is not reachable in CI")
@@ -52,3 +60,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MessageSto
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_store() -> Iterator[MessageStore]:
+    """A store on PostgreSQL alone."""
+    with postgres_store() as opened:
+        yield opened

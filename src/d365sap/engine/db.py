@@ -6,12 +6,13 @@ owned by Alembic: :func:`migrate` brings any database to the newest revision at 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -37,6 +38,31 @@ def insert_for(dialect: str) -> Any:
 
 POOL_SIZE = 10
 POOL_OVERFLOW = 10
+# A pooled connection idle longer than this is tested before use (the server may have restarted
+# or dropped it meanwhile); one in steady use is not, which saves a round trip per transaction.
+IDLE_PING_SECONDS = 5.0
+
+
+def ping_after_idle(engine: Engine) -> None:
+    """Test a pooled connection before use when it sat idle for :data:`IDLE_PING_SECONDS`.
+
+    SQLAlchemy's ``pool_pre_ping`` tests every checkout: one ``SELECT 1`` round trip per store
+    transaction. A connection that fails the test is replaced by the pool, as with pre-ping.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError(f"pooled connection failed its test: {error}") from error
 
 
 def make_engine(url: str) -> Engine:
@@ -52,7 +78,9 @@ def make_engine(url: str) -> Engine:
     # A worker runs dozens of messages at once, each taking a connection for its short store
     # transactions: SQLAlchemy's default pool (5 + 10) made them queue for connections. Four
     # workers at 20 stay well under PostgreSQL's default of 100 connections.
-    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+    engine = create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+    ping_after_idle(engine)
+    return engine
 
 
 def alembic_config(engine: Engine) -> Config:

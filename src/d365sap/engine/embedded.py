@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 
 import structlog
 
+from d365sap.engine.attempts import Started, begin_in
 from d365sap.engine.processor import Processor
 from d365sap.engine.queue import JobQueue, add_job, finish_job, retry_job
 from d365sap.engine.runtime import DbHandle, Decision, JobRequest
-from d365sap.engine.store import Started, begin_in
 
 log = structlog.get_logger("d365sap.engine.embedded")
 

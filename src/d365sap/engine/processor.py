@@ -15,10 +15,11 @@ from dataclasses import replace
 
 import structlog
 
+from d365sap.engine.attempts import Started
 from d365sap.engine.batching import Batcher
 from d365sap.engine.retry import RetryPolicy
 from d365sap.engine.runtime import FINISHED, DbHandle, Decision
-from d365sap.engine.store import MessageStore, Outcome, Settlement, Started
+from d365sap.engine.store import MessageStore, Outcome, Settlement
 from d365sap.engine.trace import Trace
 from d365sap.engine.types import Flow
 from d365sap.engine.views import FAILED, RETRYING, MessageView

@@ -5,9 +5,12 @@
   is the message's lock key: procrastinate's fetch never starts a job while an earlier job of the
   same lock is waiting or running, which is the per-key order. Its ``queueing_lock`` is the
   message id, so a message never has two waiting jobs and a requeue finds the waiting one.
-* A retry asked for by the processor is raised as :class:`RetryAt` and turned by
-  :class:`DecisionRetry` into procrastinate's retry of the *same* job: it goes back to ``todo``
-  with its original id, so it keeps its place ahead of newer jobs of its key.
+* Workers claim jobs with procrastinate's fetch conditions, several at once
+  (:func:`claim_in_session`), and end a job in the transaction that records its message's
+  attempt (:func:`end_in_session`): deleted when done, or procrastinate's retry of the *same*
+  job, back to ``todo`` with its original id, so it keeps its place ahead of newer jobs of its
+  key. Where the attempt was not recorded that way the task raises :class:`RetryAt`, which
+  :class:`DecisionRetry` turns into the same retry.
 * Jobs left ``doing`` by a worker whose heartbeat stopped (killed, machine lost) are put back to
   ``todo`` by :func:`recover_stalled`, again as retries of the same job.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,10 +27,9 @@ from procrastinate import exceptions as procrastinate_exceptions
 from procrastinate.connector import BaseAsyncConnector
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
-from procrastinate.worker import Worker
 from sqlalchemy import text
 
-from d365sap.engine.runtime import DbHandle, JobRequest
+from d365sap.engine.runtime import DbHandle, Decision, JobRequest
 
 TASK_NAME = "d365sap.process_message"
 # Unexpected errors (the store unreachable, say) are retried with a capped back-off.
@@ -64,6 +67,42 @@ _DEFER = text(
     )]::procrastinate_job_to_defer_v1[]))
     """
 )
+# procrastinate's fetch (procrastinate_fetch_job_v2) for up to :limit jobs at once: waiting,
+# due, in the worker's queues, and the first waiting job of their lock with none of it running.
+# Skipped when locked by another claim; in priority, then queueing order.
+_CLAIM = text(
+    """
+    WITH candidate AS (
+        SELECT jobs.id
+          FROM procrastinate_jobs AS jobs
+         WHERE NOT EXISTS (
+                   SELECT 1
+                     FROM procrastinate_jobs AS other_jobs
+                    WHERE jobs.lock IS NOT NULL
+                      AND other_jobs.lock = jobs.lock
+                      AND (other_jobs.status = 'doing'
+                           OR (other_jobs.status = 'todo'
+                               AND (other_jobs.priority > jobs.priority
+                                    OR (other_jobs.priority = jobs.priority
+                                        AND other_jobs.id < jobs.id))))
+               )
+           AND jobs.status = 'todo'
+           AND jobs.queue_name = ANY(CAST(:queues AS varchar[]))
+           AND (jobs.scheduled_at IS NULL OR jobs.scheduled_at <= now())
+         ORDER BY jobs.priority DESC, jobs.id ASC
+         LIMIT :limit
+           FOR UPDATE OF jobs SKIP LOCKED
+    )
+    UPDATE procrastinate_jobs
+       SET status = 'doing', worker_id = :worker_id
+      FROM candidate
+     WHERE procrastinate_jobs.id = candidate.id
+    RETURNING procrastinate_jobs.*
+    """
+)
+# Ending a job in the store's settle transaction, as procrastinate's worker would end it.
+_FINISH = text("SELECT procrastinate_finish_job_v1(:job_id, 'succeeded', true)")
+_RETRY = text("SELECT procrastinate_retry_job_v2(:job_id, :run_at, NULL, NULL, NULL)")
 # Jobs of this task whose worker is gone or silent; locked so two recoverers never both act.
 _RECOVER_STALLED = """
 WITH stalled AS (
@@ -136,27 +175,27 @@ class DecisionRetry(BaseRetryStrategy):
         return RetryDecision(retry_at=datetime.now(UTC) + timedelta(seconds=delay))
 
 
-class WakingWorker(Worker):
-    """A procrastinate worker that looks for work again as soon as it settles a job.
+def claim_in_session(
+    session: DbHandle, queues: Sequence[str], worker_id: int, limit: int
+) -> list[Job]:
+    """Mark up to ``limit`` ready jobs of ``queues`` as run by ``worker_id``; in queue order."""
+    rows = session.execute(
+        _CLAIM, {"queues": list(queues), "worker_id": worker_id, "limit": limit}
+    ).mappings()
+    jobs = [Job.from_row(dict(row)) for row in rows]
+    jobs.sort(key=lambda job: (-job.priority, job.id or 0))
+    return jobs
 
-    Settling a job may unblock the next job of the same lock key, which procrastinate does not
-    announce (its notifications are for inserts only); without this the next message of a key
-    would wait for the polling interval. Also gives typed ``run``/``stop`` to the rest of d365sap.
+
+def end_in_session(session: DbHandle, job_id: int, decision: Decision) -> None:
+    """End a running job in the caller's transaction: delete it, or put it back for a retry.
+
+    Raises (and so rolls the transaction back) if the job is no longer this worker's to end.
     """
-
-    async def run(self) -> None:
-        """Serve jobs until :meth:`stop`."""
-        await super().run()  # type: ignore[no-untyped-call]
-
-    def stop(self) -> None:
-        """Stop fetching; running jobs get the graceful timeout, then are retried."""
-        super().stop()  # type: ignore[no-untyped-call]
-
-    async def _persist_job_status(self, *args: Any, **kwargs: Any) -> None:
-        await super()._persist_job_status(*args, **kwargs)
-        event = getattr(self, "_new_job_event", None)
-        if isinstance(event, asyncio.Event):
-            event.set()
+    if decision.kind == "retry":
+        session.execute(_RETRY, {"job_id": job_id, "run_at": decision.run_at})
+    else:
+        session.execute(_FINISH, {"job_id": job_id})
 
 
 async def recover_stalled(connector: BaseAsyncConnector, *, seconds: float) -> list[int]:

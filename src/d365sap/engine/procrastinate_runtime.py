@@ -21,20 +21,25 @@ from dataclasses import dataclass
 
 import structlog
 from procrastinate import App, PsycopgConnector
+from procrastinate.jobs import Job
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from d365sap.engine import queue_statistics
+from d365sap.engine.attempts import Started, begin_many
 from d365sap.engine.processor import Processor
 from d365sap.engine.procrastinate_jobs import (
     TASK_NAME,
     DecisionRetry,
     RetryAt,
-    WakingWorker,
+    claim_in_session,
     defer_in_session,
+    end_in_session,
     recover_stalled,
 )
 from d365sap.engine.procrastinate_schema import conninfo_from_url, install_schema
-from d365sap.engine.runtime import DbHandle, JobRequest
+from d365sap.engine.procrastinate_worker import ClaimingWorker
+from d365sap.engine.runtime import DbHandle, Decision, JobRequest
 
 log = structlog.get_logger("d365sap.engine.procrastinate")
 
@@ -68,8 +73,16 @@ def plan_workers(
 @dataclass(frozen=True)
 class _Running:
     plan: WorkerPlan
-    worker: WakingWorker
+    worker: ClaimingWorker
     task: asyncio.Task[None]
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """A claimed job whose message's attempt was started in the claim's transaction."""
+
+    job_id: int
+    started: Started
 
 
 class ProcrastinateRuntime:
@@ -109,6 +122,9 @@ class ProcrastinateRuntime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._serving: asyncio.Task[None] | None = None
         self._workers: dict[str, _Running] = {}
+        self._claimed: dict[str, _Claimed] = {}
+        # Jobs ended in the store's settle transaction; their workers skip ending them again.
+        self._settled: set[int] = set()
 
     # -- the runtime port ---------------------------------------------------------------------
 
@@ -176,6 +192,7 @@ class ProcrastinateRuntime:
                 self._start_worker(plan)
             side = [
                 asyncio.create_task(self._recover_loop(), name="d365sap-recover"),
+                asyncio.create_task(self._statistics_loop(), name="d365sap-statistics"),
                 asyncio.create_task(
                     self._supervise_loop(discover=not queues, concurrency=concurrency),
                     name="d365sap-supervise",
@@ -197,8 +214,10 @@ class ProcrastinateRuntime:
         log.info("procrastinate workers stopped", pid=os.getpid())
 
     def _start_worker(self, plan: WorkerPlan) -> None:
-        worker = WakingWorker(
+        worker = ClaimingWorker(
             self.app,
+            claimer=self._claim,
+            settled=self._settled,
             queues=[plan.queue],
             name=f"d365sap-{plan.queue}",
             concurrency=plan.concurrency,
@@ -237,6 +256,25 @@ class ProcrastinateRuntime:
                 log.exception("stalled job recovery failed; trying again")
             await asyncio.sleep(interval)
 
+    async def _statistics_loop(self) -> None:
+        """Keep the job table's planner statistics fresh (see engine.queue_statistics)."""
+        store = self.processor.store
+        while True:
+            await asyncio.sleep(queue_statistics.CHECK_SECONDS)
+            try:
+                if await store.call(self._refresh_statistics):
+                    log.debug("job table statistics refreshed")
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                # Not fatal: autovacuum analyses the table too, only later.
+                log.warning("refreshing the job table's statistics failed", error=repr(error))
+                await asyncio.sleep(60)
+
+    def _refresh_statistics(self) -> bool:
+        with self.processor.store.fast() as session:
+            return queue_statistics.refresh_if_stale(session)
+
     async def _supervise_loop(self, *, discover: bool, concurrency: int | None) -> None:
         """Restart a worker that ended by itself (its database connection broke, say) and,
         serving all queues, start a worker for a queue without settings once a job waits in it.
@@ -268,16 +306,58 @@ class ProcrastinateRuntime:
                     log.info("serving a new queue", queue=queue, concurrency=plan.concurrency)
                     self._start_worker(plan)
 
+    async def _claim(self, queues: Sequence[str], worker_id: int, limit: int) -> list[Job]:
+        """Claim up to ``limit`` jobs and start their messages' attempts, in one transaction."""
+        store = self.processor.store
+
+        def claim() -> list[tuple[Job, Started | None]]:
+            with store.fast() as session:
+                jobs = claim_in_session(session, queues, worker_id, limit)
+                ids = [_message_id(job) for job in jobs]
+                started = begin_many(session, [mid for mid in ids if mid is not None])
+                return [
+                    (job, started.get(mid) if mid else None)
+                    for job, mid in zip(jobs, ids, strict=True)
+                ]
+
+        claimed = await store.call(claim)
+        for job, started in claimed:
+            message_id = _message_id(job)
+            if message_id is not None and started is not None and job.id is not None:
+                self._claimed[message_id] = _Claimed(job.id, started)
+        return [job for job, _ in claimed]
+
     async def _run(self, message_id: str) -> None:
-        """The task: process the message once; a planned retry goes back as the same job."""
+        """The task: process the message once; a planned retry goes back as the same job.
+
+        A job claimed by this process is ended in the transaction that records the attempt
+        (``end_in_session``), so message and job settle together; otherwise (a skipped
+        message, or a job fetched some other way) procrastinate's worker ends it.
+        """
+        claimed = self._claimed.pop(message_id, None)
+        job_id = claimed.job_id if claimed is not None else None
+
+        def end_job(session: DbHandle, decision: Decision) -> None:
+            assert job_id is not None
+            end_in_session(session, job_id, decision)
+            self._settled.add(job_id)
+
         try:
-            decision = await self.processor.process(message_id)
+            decision = await self.processor.process(
+                message_id,
+                started=claimed.started if claimed is not None else None,
+                on_settle=end_job if job_id is not None else None,
+            )
         except asyncio.CancelledError:
             raise
         except Exception:
+            if job_id is not None:
+                self._settled.discard(job_id)  # its settle transaction did not commit
             # Procrastinate retries it (DecisionRetry); say why here, its own log is quieter.
             log.exception("job failed outside the flow; retrying", message_id=message_id)
             raise
+        if job_id is not None and job_id in self._settled:
+            return
         if decision.kind == "retry":
             raise RetryAt(decision.run_at)
 
@@ -293,3 +373,11 @@ class ProcrastinateRuntime:
             {"task": TASK_NAME},
         ).all()
         return {str(status): int(count) for status, count in rows}
+
+
+def _message_id(job: Job) -> str | None:
+    """The message a d365sap job processes (``None`` for another task's job)."""
+    if job.task_name != TASK_NAME:
+        return None
+    value = job.task_kwargs.get("message_id")
+    return value if isinstance(value, str) else None

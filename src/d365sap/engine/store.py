@@ -13,6 +13,7 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,9 +28,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from d365sap.engine import attempts
 from d365sap.engine import store_sql as sql
+from d365sap.engine.attempts import Started
 from d365sap.engine.db import make_engine, migrate
 from d365sap.engine.guard import mark_applied
+from d365sap.engine.loop_engines import LoopEngines
 from d365sap.engine.runtime import DbHandle, Enqueuer, JobRequest
 from d365sap.engine.store_reads import StoreReads
 from d365sap.engine.trace import Trace
@@ -37,7 +41,6 @@ from d365sap.engine.views import (
     DONE,
     FAILED,
     FINAL_STATUSES,
-    PROCESSING,
     QUEUED,
     RETRYING,
     SUPERSEDED,
@@ -46,7 +49,6 @@ from d365sap.engine.views import (
 )
 
 Masker = Callable[[str, str], str]
-Started = tuple[MessageView, int] | str
 T = TypeVar("T")
 # A repeat of the latest message of a record is a duplicate, unless that one ended like this:
 REPEATABLE_STATUSES = frozenset({FAILED, SUPERSEDED})
@@ -121,8 +123,13 @@ class MessageStore(StoreReads):
     """Persistence of messages, their versions, steps and outcomes."""
 
     def __init__(self, engine: Engine, *, masker: Masker | None = None) -> None:
-        self.engine = engine
-        self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self._engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        # PostgreSQL through psycopg: async callers' transactions run on their event loop.
+        self._loop_engines = LoopEngines.for_engine(engine)
+        self._loop_sessions: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._masker = masker
         # SQLite has one writer at a time; queueing writers here is far cheaper than letting
         # them collide inside SQLite, whose busy handler sleeps. PostgreSQL needs no such lock.
@@ -132,15 +139,38 @@ class MessageStore(StoreReads):
         self.inline = engine.dialect.name == "sqlite"
         self._conn: Connection | None = None
 
+    @property
+    def engine(self) -> Engine:
+        """The engine for the caller: the event loop's inside :meth:`call` on PostgreSQL."""
+        if self._loop_engines is not None:
+            active = self._loop_engines.active()
+            if active is not None:
+                return active
+        return self._engine
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """ORM sessions on :attr:`engine`."""
+        engine = self.engine
+        if engine is self._engine:
+            return self._sessions
+        made = self._loop_sessions.get(engine)
+        if made is None:
+            made = self._loop_sessions[engine] = sessionmaker(engine, expire_on_commit=False)
+        return made
+
     async def call(self, function: Callable[[], T]) -> T:
         """Run a store operation from async code.
 
         SQLite operations are local and take well under a millisecond: they run right on the
-        event loop, which saves a thread hop each. PostgreSQL operations go over the network and
-        run in a worker thread so the loop never waits on I/O.
+        event loop, which saves a thread hop each. PostgreSQL operations go over the network: with
+        psycopg they run on the loop too, each round trip awaited (see
+        :mod:`d365sap.engine.loop_engines`); another driver's run in a worker thread.
         """
         if self.inline:
             return function()
+        if self._loop_engines is not None:
+            return await self._loop_engines.run(function)
         return await anyio.to_thread.run_sync(function)
 
     @contextmanager
@@ -195,11 +225,20 @@ class MessageStore(StoreReads):
         return cls(engine, masker=masker)
 
     def close(self) -> None:
-        """Release the connection pool."""
+        """Release the connection pools."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        self.engine.dispose()
+        if self._loop_engines is not None:
+            self._loop_engines.close()
+        self._loop_sessions.clear()
+        self._engine.dispose()
+
+    async def aclose(self) -> None:
+        """:meth:`close` from async code: the running loop's connections are closed cleanly."""
+        if self._loop_engines is not None:
+            await self._loop_engines.aclose()
+        self.close()
 
     # -- intake -------------------------------------------------------------------------------
 
@@ -343,7 +382,7 @@ class MessageStore(StoreReads):
         message of the same record was applied (the message is marked so).
         """
         with self.fast() as session:
-            return begin_in(session, message_id)
+            return attempts.begin_in(session, message_id)
 
     def settle(
         self,
@@ -451,34 +490,3 @@ def keep_first_version(session: DbHandle, message_id: str) -> None:
     Does nothing once the message has version rows (it was resubmitted before).
     """
     session.execute(sql.KEEP_FIRST_VERSION, {"mid": message_id})
-
-
-def begin_in(session: DbHandle, message_id: str) -> Started:
-    """:meth:`MessageStore.begin_attempt` inside the caller's transaction."""
-    now = _now()
-    row = session.execute(sql.MESSAGE_FOR_UPDATE, {"mid": message_id}).first()
-    if row is None or row.status in FINAL_STATUSES:
-        return "final"
-    newer = row.applied_id if row.applied_seq is not None and row.applied_seq > row.seq else None
-    if newer is not None:
-        session.execute(
-            sql.UPDATE_MESSAGE.values(
-                status=SUPERSEDED,
-                outcome=SUPERSEDED,
-                error=f"superseded by message {newer}, which arrived later",
-                finished_at=now,
-                updated_at=now,
-                next_attempt_at=None,
-            ),
-            {"mid": message_id},
-        )
-        return SUPERSEDED
-    attempt = row.attempts + 1
-    changes = {
-        "attempts": attempt,
-        "status": PROCESSING,
-        "next_attempt_at": None,
-        "updated_at": now,
-    }
-    session.execute(sql.START_ATTEMPT, {"mid": message_id, **changes})
-    return view_of({**row._mapping, **changes}), attempt

@@ -20,7 +20,10 @@ from d365sap.engine.views import MessageView, VersionView, message_view
 class StoreReads:
     """The read side of :class:`~d365sap.engine.store.MessageStore`."""
 
-    sessions: sessionmaker[Session]
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """ORM sessions on the store's database (given by the store)."""
+        raise NotImplementedError
 
     def find_by_source(self, flow: str, source_id: str) -> MessageView | None:
         """The message accepted earlier with this source id, if any."""

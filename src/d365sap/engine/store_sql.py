@@ -50,15 +50,19 @@ KEEP_FIRST_VERSION = insert(VERSIONS).from_select(
 )
 INSERT_STEPS = insert(STEPS)
 INSERT_PAYLOADS = insert(cast(Table, PayloadRow.__table__))
-# The message with the newest message applied to its record, read in one statement.
-MESSAGE_FOR_UPDATE = (
-    select(
-        MESSAGES,
-        RECORDS.c.message_seq.label("applied_seq"),
-        RECORDS.c.message_id.label("applied_id"),
-    )
-    .outerjoin(RECORDS, RECORDS.c.record_key == MESSAGES.c.lock_key)
-    .where(MESSAGES.c.id == bindparam("mid"))
+# A message with the newest message applied to its record, read in one statement and locked.
+_WITH_APPLIED = select(
+    MESSAGES,
+    RECORDS.c.message_seq.label("applied_seq"),
+    RECORDS.c.message_id.label("applied_id"),
+).outerjoin(RECORDS, RECORDS.c.record_key == MESSAGES.c.lock_key)
+MESSAGE_FOR_UPDATE = _WITH_APPLIED.where(MESSAGES.c.id == bindparam("mid")).with_for_update(
+    of=MESSAGES
+)
+# The same for several messages, locked in id order (two claims never lock in opposite orders).
+MESSAGES_FOR_UPDATE = (
+    _WITH_APPLIED.where(MESSAGES.c.id.in_(bindparam("mids", expanding=True)))
+    .order_by(MESSAGES.c.id)
     .with_for_update(of=MESSAGES)
 )
 UPDATE_MESSAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("mid"))

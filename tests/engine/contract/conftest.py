@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,27 @@ def pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
         yield pg_url(name)
     finally:
         admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def procrastinate(pg_database: str, tmp_path: Path) -> AsyncIterator[Harness]:
+    """A running procrastinate harness on a fresh database."""
+    async with running_harness("procrastinate", pg_database, tmp_path) as running:
+        yield running
+
+
+@asynccontextmanager
+async def running_harness(kind: str, url: str, tmp_path: Path) -> AsyncIterator[Harness]:
+    """A started harness, stopped and closed afterwards."""
+    running = Harness(kind, url, Journal(tmp_path / "journal.jsonl"))
+    try:
+        await running.start()
+        yield running
+    finally:
+        try:
+            await running.stop()
+        finally:
+            running.close()
 
 
 class Harness:
@@ -246,12 +268,5 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         url = f"sqlite:///{tmp_path / 'store.db'}"
     else:
         url = request.getfixturevalue("pg_database")
-    running = Harness(request.param, url, Journal(tmp_path / "journal.jsonl"))
-    try:
-        await running.start()
+    async with running_harness(request.param, url, tmp_path) as running:
         yield running
-    finally:
-        try:
-            await running.stop()
-        finally:
-            running.close()

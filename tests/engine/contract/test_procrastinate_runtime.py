@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,22 +23,9 @@ from d365sap.engine.procrastinate_schema import (
 )
 from d365sap.engine.views import DONE, RETRYING
 from engine.contract.conftest import Harness, admin_execute, pg_url, postgres_or_skip
-from engine.contract.scripted import QUEUE, Journal
+from engine.contract.scripted import QUEUE
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def procrastinate(pg_database: str, tmp_path: Path) -> AsyncIterator[Harness]:
-    running = Harness("procrastinate", pg_database, Journal(tmp_path / "journal.jsonl"))
-    await running.start()
-    try:
-        yield running
-    finally:
-        try:
-            await running.stop()
-        finally:
-            running.close()
 
 
 @pytest.fixture

@@ -1,0 +1,122 @@
+"""d365sap's procrastinate worker: claims jobs in batches and leaves settled jobs to the store.
+
+procrastinate's own worker fetches one job per round trip and, after the task, finishes it with
+another: with PostgreSQL on the same two cores, those round trips and the store's own per-message
+transactions were most of a worker's CPU. This worker keeps procrastinate's machinery (its
+registration and heartbeat, LISTEN/NOTIFY, aborts, graceful shutdown, retries) and changes two
+steps:
+
+* **Claiming.** When slots are free it asks a :data:`Claimer` for up to that many jobs at once;
+  d365sap's claimer fetches them with procrastinate's fetch conditions and starts their
+  messages' attempts in the same transaction (see :mod:`d365sap.engine.procrastinate_runtime`).
+* **Finishing.** A job whose outcome was recorded in the store's settle transaction (finished
+  or put back for a retry there, together with its message) is in :attr:`settled`; for those
+  the worker skips its own finishing round trip.
+
+It also looks for work again as soon as a job ends: ending a job may unblock the next job of
+the same lock key, which procrastinate does not announce (its notifications are for inserts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from procrastinate import App, job_context, utils
+from procrastinate.jobs import Job
+from procrastinate.worker import Worker
+
+Claimer = Callable[[Sequence[str], int, int], Awaitable[list[Job]]]
+"""``claimer(queues, worker_id, limit)``: up to ``limit`` jobs, now ``doing`` for the worker."""
+
+
+class ClaimingWorker(Worker):
+    """A procrastinate worker that claims jobs in batches (see the module's docstring)."""
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        claimer: Claimer,
+        settled: set[int],
+        queues: Sequence[str],
+        **options: Any,
+    ) -> None:
+        super().__init__(app, queues=list(queues), **options)
+        self.claimer = claimer
+        self.settled = settled
+        self.claimed_batches = 0
+
+    async def run(self) -> None:
+        """Serve jobs until :meth:`stop`."""
+        await super().run()  # type: ignore[no-untyped-call]
+
+    def stop(self) -> None:
+        """Stop claiming; running jobs get the graceful timeout, then are retried."""
+        super().stop()  # type: ignore[no-untyped-call]
+
+    async def _fetch_and_process_jobs(self) -> None:
+        """Claim jobs for every free slot until none is ready or the worker stops."""
+        while not self._stop_event.is_set():
+            acquiring = asyncio.ensure_future(self._job_semaphore.acquire())
+            await utils.wait_any(acquiring, self._stop_event.wait())
+            if not acquiring.done() or acquiring.cancelled():
+                break
+            slots = 1
+            if self._stop_event.is_set():
+                self._job_semaphore.release()
+                break
+            while not self._job_semaphore.locked():  # every other free slot, without waiting
+                await self._job_semaphore.acquire()
+                slots += 1
+            # Cleared before claiming: a job announced meanwhile sets it again and is claimed
+            # on the next round instead of waiting for the polling interval.
+            self._new_job_event.clear()
+            assert self.worker_id is not None
+            try:
+                jobs = await self.claimer(list(self.queues or ()), self.worker_id, slots)
+            except BaseException:
+                for _ in range(slots):
+                    self._job_semaphore.release()
+                raise
+            self.claimed_batches += 1
+            for _ in range(slots - len(jobs)):
+                self._job_semaphore.release()
+            for job in jobs:
+                self._start(job)
+            if len(jobs) < slots:
+                break  # nothing more is ready now
+
+    def _start(self, job: Job) -> None:
+        """Run a claimed job the way procrastinate runs a fetched one."""
+        job_id = job.id
+        context = job_context.JobContext(
+            app=self.app,
+            worker_name=self.worker_name,
+            worker_queues=self.queues,
+            additional_context=dict(self.additional_context or {}),
+            job=job,
+            abort_reason=lambda: self._job_ids_to_abort.get(job_id) if job_id else None,
+            start_timestamp=time.time(),
+        )
+        task = asyncio.create_task(
+            self._process_job(context),
+            name=f"process job {job.task_name}[{job_id}]",
+        )
+        self._running_jobs[task] = context
+        task.add_done_callback(self._job_done)
+
+    def _job_done(self, task: asyncio.Task[Any]) -> None:
+        del self._running_jobs[task]
+        self._job_semaphore.release()
+
+    async def _persist_job_status(self, job: Job, *args: Any, **kwargs: Any) -> None:
+        if job.id is not None and job.id in self.settled:
+            # Finished or put back for a retry in the store's settle transaction already.
+            self.settled.discard(job.id)
+            self._job_ids_to_abort.pop(job.id, None)
+        else:
+            await super()._persist_job_status(job, *args, **kwargs)
+        self._new_job_event.set()
