@@ -289,6 +289,25 @@ def test_accept_many_finds_an_unsourced_repeat_of_a_message_earlier_in_the_batch
     assert len(jobs(store)) == 1
 
 
+def test_accept_many_compares_a_repeat_with_the_latest_message_of_its_record(
+    store: MessageStore,
+) -> None:
+    """v1, v2, v2 of one record in one batch: v2 is new, its repeat is not; v1 again is new."""
+    results = store.accept_many(
+        [arrival(b"<v1/>"), arrival(b"<v2/>"), arrival(b"<v2/>"), arrival(b"<v1/>")],
+        TableEnqueuer(),
+    )
+
+    assert [duplicate for _, duplicate in results] == [False, False, True, False]
+    assert results[2][0].id == results[1][0].id
+    assert len(jobs(store)) == 3
+    # the next batch sees the stored latest (the second v1)
+    (message, duplicate), _ = store.accept_many(
+        [arrival(b"<v1/>"), arrival(b"<x/>", key="K2")], TableEnqueuer()
+    )
+    assert duplicate and message.id == results[3][0].id
+
+
 def test_accept_many_stores_nothing_when_enqueueing_fails(store: MessageStore) -> None:
     with pytest.raises(RuntimeError, match="queue down"):
         store.accept_many([arrival(b"<a/>"), arrival(b"<b/>", key="K2")], FailingEnqueuer())
@@ -323,7 +342,7 @@ def test_message_ids_are_time_ordered_uuids() -> None:
     import time
     import uuid
 
-    from d365sap.engine.store import new_message_id
+    from d365sap.engine.store_intake import new_message_id
 
     earlier = [new_message_id() for _ in range(200)]
     time.sleep(0.002)

@@ -103,6 +103,20 @@ _CLAIM = text(
 # Ending a job in the store's settle transaction, as procrastinate's worker would end it.
 _FINISH = text("SELECT procrastinate_finish_job_v1(:job_id, 'succeeded', true)")
 _RETRY = text("SELECT procrastinate_retry_job_v2(:job_id, :run_at, NULL, NULL, NULL)")
+# New jobs, several in one call: parallel arrays zipped into procrastinate's job type.
+_DEFER_MANY = text(
+    """
+    SELECT unnest(procrastinate_defer_jobs_v1(ARRAY(
+        SELECT ROW(job.queue, CAST(:task_name AS varchar), 0, job.lock, job.message_id,
+                   CAST(job.args AS jsonb), job.run_at)::procrastinate_job_to_defer_v1
+          FROM unnest(CAST(:queues AS varchar[]), CAST(:locks AS text[]),
+                      CAST(:message_ids AS text[]), CAST(:args AS text[]),
+                      CAST(:run_ats AS timestamptz[]))
+               WITH ORDINALITY AS job(queue, lock, message_id, args, run_at, position)
+         ORDER BY job.position
+    )))
+    """
+)
 # Jobs of this task whose worker is gone or silent; locked so two recoverers never both act.
 _RECOVER_STALLED = """
 WITH stalled AS (
@@ -129,12 +143,13 @@ def defer_in_session(session: DbHandle, job: JobRequest) -> int | None:
     the running attempt settles the message, and a retry it asks for reuses the same job.
     """
     params: dict[str, Any] = {"message_id": job.message_id, "task_name": TASK_NAME}
-    waiting = session.execute(_RESCHEDULE, {**params, "run_at": job.run_at}).first()
-    if waiting is not None:
-        session.execute(_ANNOUNCE, {"queue": job.queue, "job_id": int(waiting[0])})
-        return None
-    if session.execute(_RUNNING, {**params, "lock": job.lock_key}).first() is not None:
-        return None
+    if not job.new:  # a message stored in this transaction has no job to look for
+        waiting = session.execute(_RESCHEDULE, {**params, "run_at": job.run_at}).first()
+        if waiting is not None:
+            session.execute(_ANNOUNCE, {"queue": job.queue, "job_id": int(waiting[0])})
+            return None
+        if session.execute(_RUNNING, {**params, "lock": job.lock_key}).first() is not None:
+            return None
     new_id = session.execute(
         _DEFER,
         {
@@ -146,6 +161,26 @@ def defer_in_session(session: DbHandle, job: JobRequest) -> int | None:
         },
     ).scalar_one()
     return int(new_id)
+
+
+def defer_many_in_session(session: DbHandle, jobs: Sequence[JobRequest]) -> None:
+    """:func:`defer_in_session` for several jobs; new messages' jobs in one statement."""
+    new = [job for job in jobs if job.new]
+    if new:
+        session.execute(
+            _DEFER_MANY,
+            {
+                "task_name": TASK_NAME,
+                "queues": [job.queue for job in new],
+                "locks": [job.lock_key for job in new],
+                "message_ids": [job.message_id for job in new],
+                "args": [json.dumps({"message_id": job.message_id}) for job in new],
+                "run_ats": [job.run_at for job in new],
+            },
+        )
+    for job in jobs:
+        if not job.new:
+            defer_in_session(session, job)
 
 
 class RetryAt(Exception):  # noqa: N818 - a signal to the worker, not an error

@@ -34,6 +34,7 @@ from d365sap.engine.procrastinate_jobs import (
     RetryAt,
     claim_in_session,
     defer_in_session,
+    defer_many_in_session,
     end_in_session,
     recover_stalled,
 )
@@ -131,6 +132,10 @@ class ProcrastinateRuntime:
     def enqueue(self, session: DbHandle, job: JobRequest) -> None:
         """Defer the job with procrastinate's SQL function, in the caller's transaction."""
         defer_in_session(session, job)
+
+    def enqueue_many(self, session: DbHandle, jobs: list[JobRequest]) -> None:
+        """Defer several jobs in the caller's transaction, new messages' in one statement."""
+        defer_many_in_session(session, jobs)
 
     def notify(self) -> None:
         """Nothing to do: workers LISTEN for inserted jobs."""

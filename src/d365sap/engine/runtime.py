@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
@@ -50,6 +50,24 @@ class Enqueuer(Protocol):
     def enqueue(self, session: DbHandle, job: JobRequest) -> None:
         """Add ``job`` to the queue within ``session``'s transaction."""
         ...
+
+
+@runtime_checkable
+class BatchEnqueuer(Enqueuer, Protocol):
+    """An enqueuer that takes several jobs in one call (one statement instead of one each)."""
+
+    def enqueue_many(self, session: DbHandle, jobs: list[JobRequest]) -> None:
+        """Add ``jobs`` to the queue within ``session``'s transaction, in their order."""
+        ...
+
+
+def enqueue_all(enqueuer: Enqueuer, session: DbHandle, jobs: list[JobRequest]) -> None:
+    """Queue ``jobs`` in order: all in one call where the enqueuer can take several."""
+    if isinstance(enqueuer, BatchEnqueuer):
+        enqueuer.enqueue_many(session, jobs)
+        return
+    for job in jobs:
+        enqueuer.enqueue(session, job)
 
 
 class Runtime(Enqueuer, Protocol):

@@ -2,17 +2,14 @@
 
 A message row holds the current payload (every version is kept beside it), its arrival number,
 its routing and delivery state; its steps and optional payload snapshots are written with each
-attempt's outcome. Methods are synchronous (SQLAlchemy sessions); async callers run them in a
-worker thread.
+attempt's outcome. Methods are synchronous (SQLAlchemy sessions); async callers go through
+:meth:`MessageStore.call`. Accepting messages lives in ``store_intake``, reading in
+``store_reads``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import threading
-import time
-import uuid
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +22,6 @@ from sqlalchemy import (
     Connection,
     Engine,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from d365sap.engine import attempts
@@ -34,66 +30,24 @@ from d365sap.engine.attempts import Started
 from d365sap.engine.db import make_engine, migrate
 from d365sap.engine.guard import mark_applied
 from d365sap.engine.loop_engines import LoopEngines
-from d365sap.engine.runtime import DbHandle, Enqueuer, JobRequest
+from d365sap.engine.runtime import DbHandle
+from d365sap.engine.store_intake import Arrival as Arrival
+from d365sap.engine.store_intake import StoreIntake
+from d365sap.engine.store_intake import payload_hash as payload_hash
 from d365sap.engine.store_reads import StoreReads
 from d365sap.engine.trace import Trace
 from d365sap.engine.views import (
     DONE,
-    FAILED,
     FINAL_STATUSES,
-    QUEUED,
     RETRYING,
-    SUPERSEDED,
-    MessageView,
-    view_of,
 )
 
 Masker = Callable[[str, str], str]
 T = TypeVar("T")
-# A repeat of the latest message of a record is a duplicate, unless that one ended like this:
-REPEATABLE_STATUSES = frozenset({FAILED, SUPERSEDED})
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def new_message_id() -> str:
-    """A UUID whose leading bits are the time (the layout of RFC 9562's version 7).
-
-    Message ids key the messages table and the job table; random ids scatter every insert over
-    their indexes, time-ordered ones append, which keeps the pages a burst of messages touches
-    few and hot however large the store grows.
-    """
-    millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (
-        (millis & (2**48 - 1)) << 80
-        | 0x7 << 76
-        | ((rand >> 62) & 0xFFF) << 64
-        | 0b10 << 62
-        | (rand & (2**62 - 1))
-    )
-    return str(uuid.UUID(int=value))
-
-
-def payload_hash(payload: bytes) -> str:
-    """The deduplication hash of a payload without a source id."""
-    return hashlib.sha256(payload).hexdigest()
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """What the intake knows about a message before storing it."""
-
-    flow: str
-    payload: bytes
-    content_type: str
-    correlation_id: str
-    source_id: str | None
-    route: str | None
-    business_key: str | None
-    queue: str
 
 
 @dataclass(frozen=True)
@@ -119,7 +73,7 @@ class Settlement:
     within: Callable[[DbHandle], None] | None = None
 
 
-class MessageStore(StoreReads):
+class MessageStore(StoreReads, StoreIntake):
     """Persistence of messages, their versions, steps and outcomes."""
 
     def __init__(self, engine: Engine, *, masker: Masker | None = None) -> None:
@@ -239,139 +193,6 @@ class MessageStore(StoreReads):
         if self._loop_engines is not None:
             await self._loop_engines.aclose()
         self.close()
-
-    # -- intake -------------------------------------------------------------------------------
-
-    def accept(self, arrival: Arrival, enqueuer: Enqueuer) -> tuple[MessageView, bool]:
-        """Store and enqueue a new message in one transaction, unless it is a duplicate.
-
-        A duplicate (same source id, or without one the same payload as the latest message of
-        the same record) returns the first message and ``True``.
-        """
-        try:
-            with self.fast() as session:
-                return self._accept_in(session, arrival, enqueuer, None)
-        except IntegrityError:
-            if arrival.source_id is None:
-                raise
-            existing = self.find_by_source(arrival.flow, arrival.source_id)
-            if existing is None:
-                raise
-            return existing, True
-
-    def accept_many(
-        self, arrivals: list[Arrival], enqueuer: Enqueuer
-    ) -> list[tuple[MessageView, bool]]:
-        """:meth:`accept` for several messages in one transaction (group commit).
-
-        Each is checked for duplicates against the store and the messages before it in the
-        list. If the transaction fails on a constraint (a source id seen twice in the batch, or
-        accepted meanwhile by another process) it is rolled back whole and every message is
-        accepted on its own, which sorts the duplicates out.
-        """
-        if len(arrivals) == 1:
-            return [self.accept(arrivals[0], enqueuer)]
-        results: list[tuple[MessageView, bool]] = []
-        try:
-            with self.fast() as session:
-                seqs = iter(self._next_seqs(session, len(arrivals)))
-                for arrival in arrivals:
-                    results.append(self._accept_in(session, arrival, enqueuer, seqs))
-        except IntegrityError:
-            return [self.accept(arrival, enqueuer) for arrival in arrivals]
-        return results
-
-    def _accept_in(
-        self,
-        session: DbHandle,
-        arrival: Arrival,
-        enqueuer: Enqueuer,
-        seqs: Iterator[int] | None,
-    ) -> tuple[MessageView, bool]:
-        """One message of :meth:`accept` or :meth:`accept_many`, in the caller's transaction.
-
-        ``seqs`` holds arrival numbers reserved for a batch; without it the insert reserves one.
-        """
-        message_id = new_message_id()
-        lock_key = self._lock_key(arrival, message_id)
-        digest = payload_hash(arrival.payload)
-        if arrival.source_id is None:
-            first = self._same_as_latest(session, arrival.flow, lock_key, digest)
-            if first is not None:
-                return first, True
-        seq = next(seqs) if seqs is not None else None
-        values = self._insert(session, arrival, message_id, lock_key, digest, seq=seq)
-        enqueuer.enqueue(
-            session,
-            JobRequest(message_id=message_id, queue=arrival.queue, lock_key=lock_key, new=True),
-        )
-        return view_of(values), False
-
-    @staticmethod
-    def _next_seqs(session: DbHandle, count: int) -> range:
-        """Reserve ``count`` arrival numbers with one update (unused ones leave a gap)."""
-        last = int(session.execute(sql.NEXT_SEQS, {"count": count}).scalar_one())
-        return range(last - count + 1, last + 1)
-
-    @staticmethod
-    def _lock_key(arrival: Arrival, message_id: str) -> str:
-        if arrival.business_key:
-            return f"{arrival.flow}:{arrival.route}:{arrival.business_key}"[:300]
-        return f"{arrival.flow}:message:{message_id}"
-
-    @staticmethod
-    def _same_as_latest(
-        session: DbHandle, flow: str, lock_key: str, digest: str
-    ) -> MessageView | None:
-        latest = session.execute(sql.LATEST_OF_RECORD, {"flow": flow, "lock_key": lock_key}).first()
-        if latest is None or latest.payload_hash != digest:
-            return None
-        if latest.status in REPEATABLE_STATUSES:
-            return None
-        return view_of(latest._mapping)
-
-    @staticmethod
-    def _insert(
-        session: DbHandle,
-        arrival: Arrival,
-        message_id: str,
-        lock_key: str,
-        digest: str,
-        *,
-        seq: int | None = None,
-    ) -> dict[str, Any]:
-        now = _now()
-        if seq is None:
-            seq = int(session.execute(sql.NEXT_SEQS, {"count": 1}).scalar_one())
-        values: dict[str, Any] = {
-            "id": message_id,
-            "flow": arrival.flow,
-            "seq": seq,
-            "source_id": arrival.source_id,
-            "payload_hash": digest,
-            "route": arrival.route,
-            "business_key": arrival.business_key,
-            "queue": arrival.queue,
-            "lock_key": lock_key,
-            "status": QUEUED,
-            "outcome": None,
-            "http_status": None,
-            "error": None,
-            "result": None,
-            "content_type": arrival.content_type,
-            "payload": arrival.payload,
-            "version": 1,
-            "correlation_id": arrival.correlation_id,
-            "attempts": 0,
-            "next_attempt_at": None,
-            "created_at": now,
-            "updated_at": now,
-            "finished_at": None,
-        }
-        # Version 1 lives in the message row alone until a resubmission replaces it there
-        # (keep_first_version): most messages are never edited, so their payload is written once.
-        session.execute(sql.INSERT_MESSAGE, values)
-        return values
 
     # -- processing ---------------------------------------------------------------------------
 

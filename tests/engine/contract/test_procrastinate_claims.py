@@ -13,6 +13,7 @@ from d365sap.engine.procrastinate_jobs import (
     TASK_NAME,
     claim_in_session,
     defer_in_session,
+    defer_many_in_session,
     end_in_session,
 )
 from d365sap.engine.procrastinate_runtime import ProcrastinateRuntime
@@ -88,6 +89,41 @@ def test_a_claim_takes_the_first_ready_job_of_each_lock(store: MessageStore) -> 
         end_in_session(session, a1, FINISHED)
     assert job_status(store, a1) is None  # a finished job is deleted, as procrastinate does
     assert [job.id for job in claim(store, worker)] == [a2]
+
+
+def test_new_jobs_are_deferred_together_in_their_order(store: MessageStore) -> None:
+    waiting = defer(store, "m0", "A")
+    due = datetime.now(UTC) + timedelta(minutes=5)
+    with store.fast() as session:
+        defer_many_in_session(
+            session,
+            [
+                JobRequest("m1", "q", "B", new=True),
+                JobRequest("m0", "q", "A", run_at=due),  # not new: its waiting job moves
+                JobRequest("m2", "other", "C", run_at=due, new=True),
+                JobRequest("m3", "q", "B", new=True),
+            ],
+        )
+    with store.read() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id, queue_name, lock, queueing_lock, args, scheduled_at, task_name "
+                "FROM procrastinate_jobs ORDER BY id"
+            )
+        ).all()
+    assert [(r.queueing_lock, r.queue_name, r.lock) for r in rows] == [
+        ("m0", "q", "A"),
+        ("m1", "q", "B"),
+        ("m2", "other", "C"),
+        ("m3", "q", "B"),
+    ]
+    assert rows[0].id == waiting and rows[0].scheduled_at == due
+    assert rows[1].args == {"message_id": "m1"} and rows[1].scheduled_at is None
+    assert rows[2].scheduled_at == due
+    assert {r.task_name for r in rows} == {TASK_NAME}
+    # m0 is not due, m2 is in another queue, m3 waits behind m1 (same key)
+    claimed = claim(store, worker_id(store))
+    assert [job.task_kwargs["message_id"] for job in claimed] == ["m1"]
 
 
 def test_a_claim_takes_no_more_than_its_limit(store: MessageStore) -> None:
