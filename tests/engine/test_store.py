@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session
 
+from d365sap.engine.guard import newer_applied
 from d365sap.engine.operations import MessageOperations
 from d365sap.engine.queue import add_job
 from d365sap.engine.runtime import JobRequest
@@ -312,6 +313,52 @@ def test_accept_many_stores_nothing_when_enqueueing_fails(store: MessageStore) -
     with pytest.raises(RuntimeError, match="queue down"):
         store.accept_many([arrival(b"<a/>"), arrival(b"<b/>", key="K2")], FailingEnqueuer())
     assert store.counts() == {}
+
+
+def test_settle_many_with_known_records_marks_each_record_applied(store: MessageStore) -> None:
+    first, second = accept(store, b"<a/>", key="K1"), accept(store, b"<b/>", key="K2")
+    retried = accept(store, b"<c/>", key="K3")
+    settlements = []
+    for message_id, status, retry in (
+        (first, DONE, False),
+        (second, FAILED, False),
+        (retried, FAILED, True),
+    ):
+        started = store.begin_attempt(message_id)
+        assert not isinstance(started, str)
+        view, attempt = started
+        trace = Trace()
+        with trace.step("send"):
+            pass
+        settlements.append(
+            Settlement(
+                message_id,
+                attempt,
+                Outcome(status=status, outcome="x", http_status=200, result=None, error=None),
+                trace,
+                datetime.now(UTC) + timedelta(seconds=30) if retry else None,
+                lock_key=view.lock_key,
+                seq=view.seq,
+            )
+        )
+    seen: list[list[str]] = []
+    failures = store.settle_many(
+        settlements, [lambda _session, batch: seen.append([s.message_id for s in batch])]
+    )
+    assert failures == [None, None, None]
+    assert seen == [[first, second, retried]]  # the hook ran once, with the whole batch
+    statuses = {mid: store.get(mid) for mid in (first, second, retried)}
+    assert {mid: v.status for mid, v in statuses.items() if v} == {
+        first: DONE,
+        second: FAILED,
+        retried: RETRYING,
+    }
+    assert all(len(v.steps) == 1 for v in statuses.values() if v)
+    # the applied record of K1 now makes an older message of K1 superseded
+    older_view = store.get(first)
+    assert older_view is not None and older_view.finished_at is not None
+    with store.fast() as session:
+        assert newer_applied(session, older_view.lock_key or "", older_view.seq - 1) == first
 
 
 def test_settle_many_records_the_good_attempts_beside_a_bad_one(store: MessageStore) -> None:

@@ -56,6 +56,14 @@ def newer_applied(session: DbHandle, record_key: str, seq: int) -> str | None:
 
 def mark_applied(session: DbHandle, record_key: str, seq: int, message_id: str) -> None:
     """Remember that message ``seq`` was applied to ``record_key`` (keeps the newest)."""
+    mark_applied_many(session, [(record_key, seq, message_id)])
+
+
+def mark_applied_many(session: DbHandle, applied: list[tuple[str, int, str]]) -> None:
+    """:func:`mark_applied` for several ``(record_key, seq, message_id)`` in one executemany."""
+    if not applied:
+        return
     dialect = session.dialect if isinstance(session, Connection) else session.get_bind().dialect
-    params = {"key": record_key, "seq": seq, "mid": message_id, "now": datetime.now(UTC)}
-    session.execute(_ADVANCE[dialect.name], params)
+    now = datetime.now(UTC)
+    rows = [{"key": key, "seq": seq, "mid": mid, "now": now} for key, seq, mid in applied]
+    session.execute(_ADVANCE[dialect.name], rows if len(rows) > 1 else rows[0])

@@ -19,7 +19,7 @@ from d365sap.engine.attempts import Started
 from d365sap.engine.batching import Batcher
 from d365sap.engine.retry import RetryPolicy
 from d365sap.engine.runtime import FINISHED, DbHandle, Decision
-from d365sap.engine.store import MessageStore, Outcome, Settlement
+from d365sap.engine.store import BatchHook, MessageStore, Outcome, Settlement
 from d365sap.engine.trace import Trace
 from d365sap.engine.types import Flow
 from d365sap.engine.views import FAILED, RETRYING, MessageView
@@ -46,11 +46,20 @@ class Processor:
         self.retry = retry
         self.log_payloads = log_payloads
         self._listeners: list[Listener] = []
+        self._batch_hooks: list[BatchHook] = []
         # Attempts that end together are recorded in one transaction (see engine.batching).
         self._settlements: Batcher[Settlement, Exception | None] = Batcher(self._record_all)
 
     async def _record_all(self, settlements: list[Settlement]) -> list[Exception | None]:
-        return await self.store.call(lambda: self.store.settle_many(settlements))
+        hooks = self._batch_hooks
+        return await self.store.call(lambda: self.store.settle_many(settlements, hooks))
+
+    def on_settle_batch(self, hook: BatchHook) -> None:
+        """Run ``hook(session, settlements)`` in every transaction that records attempts.
+
+        A runtime with its jobs in the store's database ends them there, several per statement.
+        """
+        self._batch_hooks.append(hook)
 
     async def _record(self, settlement: Settlement) -> None:
         """Record one attempt; returns once it is committed."""
@@ -98,6 +107,20 @@ class Processor:
             attempt=attempt,
         )
         flow = self.flows[message.flow]
+
+        def settlement(outcome: Outcome, decision: Decision) -> Settlement:
+            hook = _bind(on_settle, decision)
+            return Settlement(
+                message_id,
+                attempt,
+                outcome,
+                trace,
+                decision.run_at,
+                hook,
+                message.lock_key,
+                message.seq,
+            )
+
         trace = Trace(log_payloads=self.log_payloads, attempt=attempt, version=message.version)
         trace.snapshot("inbound", message.content_type, message.payload)
         try:
@@ -114,9 +137,7 @@ class Processor:
                 result=None,
                 error=f"internal error: {exc.__class__.__name__}: {exc}",
             )
-            await self._record(
-                Settlement(message_id, attempt, outcome, trace, None, _bind(on_settle, FINISHED))
-            )
+            await self._record(settlement(outcome, FINISHED))
             self._settled(message_id)
             return FINISHED
         body = output.body()
@@ -135,9 +156,7 @@ class Processor:
             error=output.error_text(),
         )
         decision = Decision("retry", next_run) if next_run is not None else FINISHED
-        await self._record(
-            Settlement(message_id, attempt, outcome, trace, next_run, _bind(on_settle, decision))
-        )
+        await self._record(settlement(outcome, decision))
         bound.info(
             "message attempt recorded",
             outcome=outcome.outcome,

@@ -100,9 +100,19 @@ _CLAIM = text(
     RETURNING procrastinate_jobs.*
     """
 )
-# Ending a job in the store's settle transaction, as procrastinate's worker would end it.
-_FINISH = text("SELECT procrastinate_finish_job_v1(:job_id, 'succeeded', true)")
-_RETRY = text("SELECT procrastinate_retry_job_v2(:job_id, :run_at, NULL, NULL, NULL)")
+# Ending jobs in the store's settle transaction, as procrastinate's worker would end each.
+_FINISH = text(
+    """
+    SELECT procrastinate_finish_job_v1(job.id, 'succeeded', true)
+      FROM unnest(CAST(:job_ids AS bigint[])) AS job(id)
+    """
+)
+_RETRY = text(
+    """
+    SELECT procrastinate_retry_job_v2(job.id, job.run_at, NULL, NULL, NULL)
+      FROM unnest(CAST(:job_ids AS bigint[]), CAST(:run_ats AS timestamptz[])) AS job(id, run_at)
+    """
+)
 # New jobs, several in one call: parallel arrays zipped into procrastinate's job type.
 _DEFER_MANY = text(
     """
@@ -222,15 +232,20 @@ def claim_in_session(
     return jobs
 
 
-def end_in_session(session: DbHandle, job_id: int, decision: Decision) -> None:
-    """End a running job in the caller's transaction: delete it, or put it back for a retry.
+def end_in_session(session: DbHandle, ended: Sequence[tuple[int, Decision]]) -> None:
+    """End running jobs in the caller's transaction: delete them, or put them back for a retry.
 
-    Raises (and so rolls the transaction back) if the job is no longer this worker's to end.
+    Raises (and so rolls the transaction back) if a job is no longer this worker's to end.
     """
-    if decision.kind == "retry":
-        session.execute(_RETRY, {"job_id": job_id, "run_at": decision.run_at})
-    else:
-        session.execute(_FINISH, {"job_id": job_id})
+    finished = [job_id for job_id, decision in ended if decision.kind != "retry"]
+    retried = [(job_id, decision.run_at) for job_id, decision in ended if decision.kind == "retry"]
+    if finished:
+        session.execute(_FINISH, {"job_ids": finished})
+    if retried:
+        session.execute(
+            _RETRY,
+            {"job_ids": [job_id for job_id, _ in retried], "run_ats": [at for _, at in retried]},
+        )
 
 
 async def recover_stalled(connector: BaseAsyncConnector, *, seconds: float) -> list[int]:

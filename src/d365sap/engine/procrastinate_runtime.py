@@ -40,7 +40,8 @@ from d365sap.engine.procrastinate_jobs import (
 )
 from d365sap.engine.procrastinate_schema import conninfo_from_url, install_schema
 from d365sap.engine.procrastinate_worker import ClaimingWorker
-from d365sap.engine.runtime import DbHandle, Decision, JobRequest
+from d365sap.engine.runtime import FINISHED, DbHandle, Decision, JobRequest
+from d365sap.engine.store import Settlement
 
 log = structlog.get_logger("d365sap.engine.procrastinate")
 
@@ -85,6 +86,10 @@ class _Claimed:
     job_id: int
     started: Started
 
+    @property
+    def attempt(self) -> int | None:
+        return self.started[1] if isinstance(self.started, tuple) else None
+
 
 class ProcrastinateRuntime:
     """The runtime port on procrastinate: defer in the store's transaction, serve in workers."""
@@ -126,6 +131,7 @@ class ProcrastinateRuntime:
         self._claimed: dict[str, _Claimed] = {}
         # Jobs ended in the store's settle transaction; their workers skip ending them again.
         self._settled: set[int] = set()
+        processor.on_settle_batch(self._end_jobs)
 
     # -- the runtime port ---------------------------------------------------------------------
 
@@ -332,26 +338,31 @@ class ProcrastinateRuntime:
                 self._claimed[message_id] = _Claimed(job.id, started)
         return [job for job, _ in claimed]
 
+    def _end_jobs(self, session: DbHandle, settlements: list[Settlement]) -> None:
+        """End the jobs of claimed messages whose attempts this transaction records."""
+        ended: list[tuple[int, Decision]] = []
+        for settlement in settlements:
+            claimed = self._claimed.get(settlement.message_id)
+            if claimed is None or claimed.attempt != settlement.attempt:
+                continue
+            retry_at = settlement.next_attempt_at
+            ended.append((claimed.job_id, Decision("retry", retry_at) if retry_at else FINISHED))
+        if ended:
+            end_in_session(session, ended)
+            self._settled.update(job_id for job_id, _ in ended)
+
     async def _run(self, message_id: str) -> None:
         """The task: process the message once; a planned retry goes back as the same job.
 
         A job claimed by this process is ended in the transaction that records the attempt
-        (``end_in_session``), so message and job settle together; otherwise (a skipped
-        message, or a job fetched some other way) procrastinate's worker ends it.
+        (:meth:`_end_jobs`), so message and job settle together; otherwise (a skipped message,
+        or a job fetched some other way) procrastinate's worker ends it.
         """
-        claimed = self._claimed.pop(message_id, None)
+        claimed = self._claimed.get(message_id)
         job_id = claimed.job_id if claimed is not None else None
-
-        def end_job(session: DbHandle, decision: Decision) -> None:
-            assert job_id is not None
-            end_in_session(session, job_id, decision)
-            self._settled.add(job_id)
-
         try:
             decision = await self.processor.process(
-                message_id,
-                started=claimed.started if claimed is not None else None,
-                on_settle=end_job if job_id is not None else None,
+                message_id, started=claimed.started if claimed is not None else None
             )
         except asyncio.CancelledError:
             raise
@@ -361,6 +372,8 @@ class ProcrastinateRuntime:
             # Procrastinate retries it (DecisionRetry); say why here, its own log is quieter.
             log.exception("job failed outside the flow; retrying", message_id=message_id)
             raise
+        finally:
+            self._claimed.pop(message_id, None)
         if job_id is not None and job_id in self._settled:
             return
         if decision.kind == "retry":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +28,7 @@ from d365sap.engine import attempts
 from d365sap.engine import store_sql as sql
 from d365sap.engine.attempts import Started
 from d365sap.engine.db import make_engine, migrate
-from d365sap.engine.guard import mark_applied
+from d365sap.engine.guard import mark_applied, mark_applied_many
 from d365sap.engine.loop_engines import LoopEngines
 from d365sap.engine.runtime import DbHandle
 from d365sap.engine.store_intake import Arrival as Arrival
@@ -71,6 +71,13 @@ class Settlement:
     trace: Trace
     next_attempt_at: datetime | None = None
     within: Callable[[DbHandle], None] | None = None
+    lock_key: str | None = None
+    """The message's record and arrival number when the caller knows them (saves reading)."""
+    seq: int | None = None
+
+
+BatchHook = Callable[[DbHandle, "list[Settlement]"], None]
+"""Runs once in a settle transaction with every attempt it records (a runtime ends their jobs)."""
 
 
 class MessageStore(StoreReads, StoreIntake):
@@ -223,20 +230,22 @@ class MessageStore(StoreReads, StoreIntake):
         with self.fast() as session:
             self._settle_in(session, attempt_)
 
-    def settle_many(self, settlements: list[Settlement]) -> list[Exception | None]:
+    def settle_many(
+        self, settlements: list[Settlement], also: Sequence[BatchHook] = ()
+    ) -> list[Exception | None]:
         """:meth:`settle` for several attempts in one transaction (group commit).
 
-        If the transaction fails, each attempt is recorded on its own instead, so one bad
-        attempt cannot keep the others from being recorded; the result says which failed.
+        ``also`` run in the same transaction after the attempts are recorded. If the
+        transaction fails, each attempt is recorded on its own instead (with ``also`` for it
+        alone), so one bad attempt cannot keep the others from being recorded; the result says
+        which failed.
         """
         if len(settlements) > 1:
             try:
                 with self.fast() as session:
-                    step_rows: list[dict[str, Any]] = []
-                    for settlement in settlements:
-                        self._settle_in(session, settlement, step_rows)
-                    if step_rows:  # every attempt's steps in one statement
-                        session.execute(sql.INSERT_STEPS, step_rows)
+                    self._settle_batch(session, settlements)
+                    for hook in also:
+                        hook(session, settlements)
             except Exception:  # noqa: S110 - each is retried alone below, errors reported
                 pass
             else:
@@ -246,11 +255,61 @@ class MessageStore(StoreReads, StoreIntake):
             try:
                 with self.fast() as session:
                     self._settle_in(session, settlement)
+                    for hook in also:
+                        hook(session, [settlement])
             except Exception as exc:
                 failures.append(exc)
             else:
                 failures.append(None)
         return failures
+
+    def _settle_batch(self, session: DbHandle, settlements: list[Settlement]) -> None:
+        """Record several attempts with one statement per kind of row, whatever their number.
+
+        Attempts whose record is known go into two pipelined updates (final or not) and one
+        insert of applied records; the others are recorded one by one.
+        """
+        now = _now()
+        updates: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+        applied: dict[str, tuple[str, int, str]] = {}
+        steps: list[dict[str, Any]] = []
+        for settlement in settlements:
+            if settlement.lock_key is None or settlement.seq is None:
+                self._settle_in(session, settlement, steps)
+                continue
+            params = self._settle_params(settlement, now)
+            updates[params["status"] in FINAL_STATUSES].append(params)
+            if params["status"] == DONE:
+                newest = applied.get(settlement.lock_key)
+                if newest is None or newest[1] < settlement.seq:
+                    entry = (settlement.lock_key, settlement.seq, settlement.message_id)
+                    applied[settlement.lock_key] = entry
+            steps.extend(sql.step_rows(settlement.message_id, settlement.attempt, settlement.trace))
+            self._add_snapshots(session, settlement.message_id, settlement.trace, now)
+            if settlement.within is not None:
+                settlement.within(session)
+        for final, rows in updates.items():
+            if rows:
+                result = session.execute(sql.SETTLE_ONE[final], rows)
+                if result.rowcount != len(rows):  # type: ignore[attr-defined]
+                    raise LookupError("a message to settle is not in the store")
+        mark_applied_many(session, list(applied.values()))
+        if steps:
+            session.execute(sql.INSERT_STEPS, steps)
+
+    @staticmethod
+    def _settle_params(settlement: Settlement, now: datetime) -> dict[str, Any]:
+        outcome = settlement.outcome
+        return {
+            "mid": settlement.message_id,
+            "status": RETRYING if settlement.next_attempt_at is not None else outcome.status,
+            "outcome": outcome.outcome,
+            "http_status": outcome.http_status,
+            "result": outcome.result,
+            "error": outcome.error,
+            "next_attempt_at": settlement.next_attempt_at,
+            "now": now,
+        }
 
     def _settle_in(
         self,
@@ -260,18 +319,8 @@ class MessageStore(StoreReads, StoreIntake):
     ) -> None:
         """Record one attempt; its steps go to ``step_rows`` when given (the caller inserts)."""
         now = _now()
-        outcome = settlement.outcome
-        status = RETRYING if settlement.next_attempt_at is not None else outcome.status
-        params: dict[str, Any] = {
-            "mid": settlement.message_id,
-            "status": status,
-            "outcome": outcome.outcome,
-            "http_status": outcome.http_status,
-            "result": outcome.result,
-            "error": outcome.error,
-            "next_attempt_at": settlement.next_attempt_at,
-            "now": now,
-        }
+        params = self._settle_params(settlement, now)
+        status = params["status"]
         row = session.execute(sql.SETTLE[status in FINAL_STATUSES], params).one()
         if status == DONE and row.lock_key:
             mark_applied(session, row.lock_key, row.seq, settlement.message_id)

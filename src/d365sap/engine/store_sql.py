@@ -73,15 +73,21 @@ START_ATTEMPT = UPDATE_MESSAGE.values(
     updated_at=bindparam("updated_at"),
 )
 SETTLE_COLUMNS = ("status", "outcome", "http_status", "result", "error", "next_attempt_at")
-SETTLE = {
+# Recording an attempt, final or not: with RETURNING for one message whose record is not known,
+# without for a batch of messages whose records are (one pipelined executemany).
+SETTLE_ONE = {
     final: UPDATE_MESSAGE.values(
         {
             **{name: bindparam(name) for name in SETTLE_COLUMNS},
             "updated_at": bindparam("now"),
             **({"finished_at": bindparam("now")} if final else {}),
         }
-    ).returning(MESSAGES.c.lock_key, MESSAGES.c.seq)
+    )
     for final in (False, True)
+}
+SETTLE = {
+    final: statement.returning(MESSAGES.c.lock_key, MESSAGES.c.seq)
+    for final, statement in SETTLE_ONE.items()
 }
 
 

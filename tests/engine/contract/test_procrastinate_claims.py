@@ -86,7 +86,7 @@ def test_a_claim_takes_the_first_ready_job_of_each_lock(store: MessageStore) -> 
     assert claim(store, worker) == []  # m2 stays behind the running m1
 
     with store.fast() as session:
-        end_in_session(session, a1, FINISHED)
+        end_in_session(session, [(a1, FINISHED)])
     assert job_status(store, a1) is None  # a finished job is deleted, as procrastinate does
     assert [job.id for job in claim(store, worker)] == [a2]
 
@@ -140,12 +140,26 @@ def test_a_retry_puts_the_same_job_back_in_its_place(store: MessageStore) -> Non
     claim(store, worker)
     run_at = datetime.now(UTC) + timedelta(seconds=30)
     with store.fast() as session:
-        end_in_session(session, job_id, Decision("retry", run_at))
+        end_in_session(session, [(job_id, Decision("retry", run_at))])
     status, attempts, scheduled = job_status(store, job_id) or ("", 0, None)
     assert (status, attempts) == ("todo", 1)
     assert scheduled is not None and abs((scheduled - run_at).total_seconds()) < 0.01
     assert claim(store, worker) == []  # the retry is not due, and m2 still waits behind it
     assert job_status(store, later) is not None
+
+
+def test_several_jobs_end_in_one_call(store: MessageStore) -> None:
+    ids = [defer(store, f"m{n}", f"K{n}") for n in range(4)]
+    claim(store, worker_id(store))
+    run_at = datetime.now(UTC) + timedelta(minutes=1)
+    retry = Decision("retry", run_at)
+    with store.fast() as session:
+        end_in_session(session, [(ids[0], FINISHED), (ids[1], retry), (ids[2], FINISHED)])
+    assert job_status(store, ids[0]) is None
+    assert job_status(store, ids[2]) is None
+    status, attempts, scheduled = job_status(store, ids[1]) or ("", 0, None)
+    assert (status, attempts, scheduled) == ("todo", 1, run_at)
+    assert job_status(store, ids[3]) == ("doing", 0, None)  # not named: untouched
 
 
 def test_ending_a_job_that_is_no_longer_running_fails_the_transaction(
@@ -154,13 +168,13 @@ def test_ending_a_job_that_is_no_longer_running_fails_the_transaction(
     job_id = defer(store, "m1", "A")
     claim(store, worker_id(store))
     with store.fast() as session:
-        end_in_session(session, job_id, FINISHED)
+        end_in_session(session, [(job_id, FINISHED)])
     with pytest.raises(DBAPIError, match="not found"), store.fast() as session:
-        end_in_session(session, job_id, FINISHED)  # ended already (by a recovered run, say)
+        end_in_session(session, [(job_id, FINISHED)])  # ended already (by a recovered run, say)
     waiting = defer(store, "m2", "B")
     retry = Decision("retry", datetime.now(UTC))
     with pytest.raises(DBAPIError, match="invalid status"), store.fast() as session:
-        end_in_session(session, waiting, retry)  # put back already, not running
+        end_in_session(session, [(waiting, retry)])  # put back already, not running
     assert job_status(store, waiting) == ("todo", 0, None)
 
 
