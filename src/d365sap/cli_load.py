@@ -188,7 +188,7 @@ async def _load(
         finally:
             await service.stop()
     finally:
-        store.close()
+        await store.aclose()
     _print_summary(summary, dry_run=dry_run, waited=wait)
     waited = float(throttle.get("waited_seconds", 0.0))
     console.print(

@@ -109,6 +109,7 @@ def _with_operations(config: Path | None, work: Callable[[MessageOperations], Aw
             return await work(MessageOperations(service.store, service.runtime, service.flows))
         finally:
             await service.stop()
+            await store.aclose()  # this loop's connections, before the loop ends
 
     try:
         return asyncio.run(main())
