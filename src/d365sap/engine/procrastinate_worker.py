@@ -20,6 +20,7 @@ the same lock key, which procrastinate does not announce (its notifications are 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -111,6 +112,17 @@ class ClaimingWorker(Worker):
     def _job_done(self, task: asyncio.Task[Any]) -> None:
         del self._running_jobs[task]
         self._job_semaphore.release()
+
+    def _log_extra(self, action: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """procrastinate's structured log fields, built only when its info lines are written.
+
+        It builds them (the job as a dict, twice per job) for every line it may log, written
+        or not; with its logger above INFO its warnings and errors still name the job.
+        """
+        if not self.logger.isEnabledFor(logging.INFO):
+            return {"action": action}
+        extra: dict[str, Any] = super()._log_extra(action, *args, **kwargs)
+        return extra
 
     async def _persist_job_status(self, job: Job, *args: Any, **kwargs: Any) -> None:
         if job.id is not None and job.id in self.settled:
