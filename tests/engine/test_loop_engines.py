@@ -147,3 +147,21 @@ def test_a_busy_connection_is_not_tested(
     with pytest.raises(OperationalError):
         _backend_pid(pg_engine)
     assert _backend_pid(pg_engine) != first
+
+
+def test_the_loop_engine_replaces_an_idle_dropped_connection(
+    pg_store: MessageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)
+
+    def pid() -> int:
+        with pg_store.read() as conn:
+            return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+    async def main() -> tuple[int, int]:
+        first = await pg_store.call(pid)
+        _terminate(first)
+        return first, await pg_store.call(pid)
+
+    first, second = asyncio.run(main())
+    assert second != first
