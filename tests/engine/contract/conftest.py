@@ -98,6 +98,14 @@ def pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
+def store(pg_database: str) -> Iterator[MessageStore]:
+    """Here: a store on a fresh PostgreSQL database that also holds procrastinate's schema."""
+    opened = MessageStore.open(pg_database)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
 async def procrastinate(pg_database: str, tmp_path: Path) -> AsyncIterator[Harness]:
     """A running procrastinate harness on a fresh database."""
     async with running_harness("procrastinate", pg_database, tmp_path) as running:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,13 +22,6 @@ from d365sap.engine.views import DONE
 from engine.contract.conftest import Harness
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def store(pg_database: str) -> Iterator[MessageStore]:
-    opened = MessageStore.open(pg_database)
-    yield opened
-    opened.close()
 
 
 def defer(

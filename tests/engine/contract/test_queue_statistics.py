@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import text
 
 from d365sap.engine.procrastinate_jobs import defer_in_session
 from d365sap.engine.queue_statistics import Drift, refresh_if_stale
 from d365sap.engine.runtime import JobRequest
 from d365sap.engine.store import MessageStore
-
-
-@pytest.fixture
-def store(pg_database: str) -> Iterator[MessageStore]:
-    opened = MessageStore.open(pg_database)
-    yield opened
-    opened.close()
 
 
 def test_drift_is_a_base_plus_a_share_of_the_size() -> None:
