@@ -284,10 +284,7 @@ class MessageStore(StoreReads, StoreIntake):
                 if newest is None or newest[1] < settlement.seq:
                     entry = (settlement.lock_key, settlement.seq, settlement.message_id)
                     applied[settlement.lock_key] = entry
-            steps.extend(sql.step_rows(settlement.message_id, settlement.attempt, settlement.trace))
-            self._add_snapshots(session, settlement.message_id, settlement.trace, now)
-            if settlement.within is not None:
-                settlement.within(session)
+            self._record_trace(session, settlement, now, steps)
         for final, rows in updates.items():
             if rows:
                 result = session.execute(sql.SETTLE_ONE[final], rows)
@@ -324,11 +321,20 @@ class MessageStore(StoreReads, StoreIntake):
         row = session.execute(sql.SETTLE[status in FINAL_STATUSES], params).one()
         if status == DONE and row.lock_key:
             mark_applied(session, row.lock_key, row.seq, settlement.message_id)
-        rows = sql.step_rows(settlement.message_id, settlement.attempt, settlement.trace)
-        if step_rows is not None:
-            step_rows.extend(rows)
-        elif rows:
+        rows: list[dict[str, Any]] = [] if step_rows is None else step_rows
+        self._record_trace(session, settlement, now, rows)
+        if step_rows is None and rows:  # no caller to insert them with others
             session.execute(sql.INSERT_STEPS, rows)
+
+    def _record_trace(
+        self,
+        session: DbHandle,
+        settlement: Settlement,
+        now: datetime,
+        step_rows: list[dict[str, Any]],
+    ) -> None:
+        """An attempt's steps (added to ``step_rows``), its snapshots and its ``within`` hook."""
+        step_rows.extend(sql.step_rows(settlement.message_id, settlement.attempt, settlement.trace))
         self._add_snapshots(session, settlement.message_id, settlement.trace, now)
         if settlement.within is not None:
             settlement.within(session)
