@@ -321,22 +321,21 @@ class ProcrastinateRuntime:
         """Claim up to ``limit`` jobs and start their messages' attempts, in one transaction."""
         store = self.processor.store
 
-        def claim() -> list[tuple[Job, Started | None]]:
+        def claim() -> tuple[list[Job], dict[str, tuple[int, Started]]]:
             with store.fast() as session:
                 jobs = claim_in_session(session, queues, worker_id, limit)
-                ids = [_message_id(job) for job in jobs]
-                started = begin_many(session, [mid for mid in ids if mid is not None])
-                return [
-                    (job, started.get(mid) if mid else None)
-                    for job, mid in zip(jobs, ids, strict=True)
-                ]
+                ours = {
+                    mid: job.id
+                    for job in jobs
+                    if (mid := _message_id(job)) is not None and job.id is not None
+                }
+                started = begin_many(session, list(ours))
+                return jobs, {mid: (ours[mid], result) for mid, result in started.items()}
 
-        claimed = await store.call(claim)
-        for job, started in claimed:
-            message_id = _message_id(job)
-            if message_id is not None and started is not None and job.id is not None:
-                self._claimed[message_id] = _Claimed(job.id, started)
-        return [job for job, _ in claimed]
+        jobs, started = await store.call(claim)
+        for message_id, (job_id, result) in started.items():
+            self._claimed[message_id] = _Claimed(job_id, result)
+        return jobs
 
     def _end_jobs(self, session: DbHandle, settlements: list[Settlement]) -> None:
         """End the jobs of claimed messages whose attempts this transaction records."""
