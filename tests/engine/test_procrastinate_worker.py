@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 
+import pytest
 from procrastinate import App, testing
 
 from d365sap.engine.procrastinate_worker import ClaimingWorker
@@ -29,3 +32,111 @@ def test_log_fields_are_built_only_when_procrastinate_logs_info() -> None:
         subject.logger.setLevel(logging.NOTSET)
     assert full["action"] == "start_job"
     assert full["worker"]["name"] == "test"
+
+
+class _Recorder:
+    """A claimer that hands out ``limit`` jobs (or ``short`` fewer) and records each limit."""
+
+    def __init__(self) -> None:
+        self.limits: list[int] = []
+        self.short = 0
+
+    async def __call__(self, _queues: object, _worker_id: int, limit: int) -> list[object]:
+        self.limits.append(limit)
+        return [object() for _ in range(max(0, limit - self.short))]
+
+
+class _Holding(ClaimingWorker):
+    """Keeps each claimed job's slot until the test ends the job (releases the slot)."""
+
+    def _start(self, job: object) -> None:  # type: ignore[override]
+        pass
+
+    def end_jobs(self, count: int) -> None:
+        for _ in range(count):
+            self._job_semaphore.release()
+
+
+def holding(claimer: _Recorder, *, concurrency: int, claim_wait: float) -> _Holding:
+    app = App(connector=testing.InMemoryConnector())
+    subject = _Holding(
+        app,
+        claimer=claimer,  # type: ignore[arg-type]
+        settled=set(),
+        queues=["q"],
+        name="test",
+        concurrency=concurrency,
+        claim_wait=claim_wait,
+    )
+    subject.worker_id = 1
+    return subject
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition not met")
+
+
+@pytest.mark.anyio
+async def test_with_a_backlog_a_claim_waits_for_a_quarter_of_the_slots() -> None:
+    claimer = _Recorder()
+    subject = holding(claimer, concurrency=8, claim_wait=30.0)
+    loop = asyncio.create_task(subject._fetch_and_process_jobs())
+    try:
+        await _until(lambda: claimer.limits == [8])  # every slot filled: a backlog waits
+        subject.end_jobs(1)
+        await asyncio.sleep(0.05)
+        assert claimer.limits == [8]  # one free slot of eight: not claimed for alone
+        subject.end_jobs(1)
+        await _until(lambda: claimer.limits == [8, 2])
+    finally:
+        subject._stop_event.set()
+        await asyncio.wait_for(loop, 5)
+
+
+@pytest.mark.anyio
+async def test_with_a_backlog_a_claim_waits_no_longer_than_claim_wait() -> None:
+    claimer = _Recorder()
+    subject = holding(claimer, concurrency=8, claim_wait=0.05)
+    loop = asyncio.create_task(subject._fetch_and_process_jobs())
+    try:
+        await _until(lambda: claimer.limits == [8])
+        subject.end_jobs(1)
+        await _until(lambda: claimer.limits == [8, 1])
+    finally:
+        subject._stop_event.set()
+        await asyncio.wait_for(loop, 5)
+
+
+@pytest.mark.anyio
+async def test_without_a_backlog_a_free_slot_is_claimed_for_at_once() -> None:
+    claimer = _Recorder()
+    claimer.short = 1  # fewer jobs than slots: nothing else is waiting
+    subject = holding(claimer, concurrency=8, claim_wait=30.0)
+    await asyncio.wait_for(subject._fetch_and_process_jobs(), 5)
+    assert claimer.limits == [8]
+    claimer.short = 0
+    loop = asyncio.create_task(subject._fetch_and_process_jobs())
+    try:
+        await _until(lambda: claimer.limits == [8, 1])
+    finally:
+        subject._stop_event.set()
+        await asyncio.wait_for(loop, 5)
+
+
+@pytest.mark.anyio
+async def test_stopping_while_a_claim_waits_claims_nothing_and_frees_the_slots() -> None:
+    claimer = _Recorder()
+    subject = holding(claimer, concurrency=8, claim_wait=30.0)
+    loop = asyncio.create_task(subject._fetch_and_process_jobs())
+    await _until(lambda: claimer.limits == [8])
+    subject.end_jobs(1)
+    await asyncio.sleep(0.05)
+    subject._stop_event.set()
+    await asyncio.wait_for(loop, 5)
+    assert claimer.limits == [8]
+    subject.end_jobs(7)
+    assert subject._job_semaphore._value == 8  # the waiting claim's slot was given back
