@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from procrastinate import App, testing
@@ -72,6 +73,17 @@ def holding(claimer: _Recorder, *, concurrency: int, claim_wait: float) -> _Hold
     return subject
 
 
+@contextlib.asynccontextmanager
+async def claiming(subject: _Holding) -> AsyncIterator[None]:
+    """Run the worker's claim loop while the block runs; stop it after."""
+    loop = asyncio.create_task(subject._fetch_and_process_jobs())
+    try:
+        yield
+    finally:
+        subject._stop_event.set()
+        await asyncio.wait_for(loop, 5)
+
+
 async def _until(condition: Callable[[], bool]) -> None:
     for _ in range(200):
         if condition():
@@ -84,31 +96,23 @@ async def _until(condition: Callable[[], bool]) -> None:
 async def test_with_a_backlog_a_claim_waits_for_a_quarter_of_the_slots() -> None:
     claimer = _Recorder()
     subject = holding(claimer, concurrency=8, claim_wait=30.0)
-    loop = asyncio.create_task(subject._fetch_and_process_jobs())
-    try:
+    async with claiming(subject):
         await _until(lambda: claimer.limits == [8])  # every slot filled: a backlog waits
         subject.end_jobs(1)
         await asyncio.sleep(0.05)
         assert claimer.limits == [8]  # one free slot of eight: not claimed for alone
         subject.end_jobs(1)
         await _until(lambda: claimer.limits == [8, 2])
-    finally:
-        subject._stop_event.set()
-        await asyncio.wait_for(loop, 5)
 
 
 @pytest.mark.anyio
 async def test_with_a_backlog_a_claim_waits_no_longer_than_claim_wait() -> None:
     claimer = _Recorder()
     subject = holding(claimer, concurrency=8, claim_wait=0.05)
-    loop = asyncio.create_task(subject._fetch_and_process_jobs())
-    try:
+    async with claiming(subject):
         await _until(lambda: claimer.limits == [8])
         subject.end_jobs(1)
         await _until(lambda: claimer.limits == [8, 1])
-    finally:
-        subject._stop_event.set()
-        await asyncio.wait_for(loop, 5)
 
 
 @pytest.mark.anyio
@@ -119,12 +123,8 @@ async def test_without_a_backlog_a_free_slot_is_claimed_for_at_once() -> None:
     await asyncio.wait_for(subject._fetch_and_process_jobs(), 5)
     assert claimer.limits == [8]
     claimer.short = 0
-    loop = asyncio.create_task(subject._fetch_and_process_jobs())
-    try:
+    async with claiming(subject):
         await _until(lambda: claimer.limits == [8, 1])
-    finally:
-        subject._stop_event.set()
-        await asyncio.wait_for(loop, 5)
 
 
 @pytest.mark.anyio
