@@ -15,8 +15,10 @@ generates load and measures:
 - **engine runs**: N messages posted with ``Prefer: respond-async`` by concurrent senders; each
   is persisted, queued, processed and recorded. Throughput = N / (last finish - first arrival);
   latency per message = finish - arrival, from the store; CPU = CPU time of the service and
-  worker processes; memory = their peak RSS, and the RSS growth between a quarter and all of
-  the load (flat means no growth with N).
+  worker processes from when the workers have started (their start-up is printed apart);
+  memory = their peak RSS, and the RSS growth between a quarter and all of the load (flat
+  means no growth with N). The load is written to keep-alive sockets, requests built before
+  the clock starts, so the load generator takes little of the cores the engine runs on.
 
 Targets printed at the end: with 20 ms latency the engine's throughput is at least 8x the
 baseline's; with 0 ms latency its CPU per message is within 2x the baseline's.
