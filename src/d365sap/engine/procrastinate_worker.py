@@ -29,10 +29,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from procrastinate import App, job_context, utils
+from procrastinate import App, job_context
 from procrastinate.jobs import Job
 from procrastinate.worker import Worker
 
@@ -77,23 +78,17 @@ class ClaimingWorker(Worker):
     async def _fetch_and_process_jobs(self) -> None:
         """Claim jobs for every free slot until none is ready or the worker stops."""
         while not self._stop_event.is_set():
-            acquiring = asyncio.ensure_future(self._job_semaphore.acquire())
-            await utils.wait_any(acquiring, self._stop_event.wait())
-            if not acquiring.done() or acquiring.cancelled():
+            if not await self._acquire_slot():
                 break
             slots = 1
-            if self._stop_event.is_set():
-                self._job_semaphore.release()
-                break
             while not self._job_semaphore.locked():  # every other free slot, without waiting
                 await self._job_semaphore.acquire()
                 slots += 1
             if self._backlog and slots < self.claim_batch:
                 slots += await self._more_slots(self.claim_batch - slots)
-                if self._stop_event.is_set():
-                    for _ in range(slots):
-                        self._job_semaphore.release()
-                    break
+            if self._stop_event.is_set():
+                self._give_back(slots)
+                break
             # Cleared before claiming: a job announced meanwhile sets it again and is claimed
             # on the next round instead of waiting for the polling interval.
             self._new_job_event.clear()
@@ -101,13 +96,11 @@ class ClaimingWorker(Worker):
             try:
                 jobs = await self.claimer(list(self.queues or ()), self.worker_id, slots)
             except BaseException:
-                for _ in range(slots):
-                    self._job_semaphore.release()
+                self._give_back(slots)
                 raise
             self.claimed_batches += 1
             self._backlog = len(jobs) == slots
-            for _ in range(slots - len(jobs)):
-                self._job_semaphore.release()
+            self._give_back(slots - len(jobs))
             for job in jobs:
                 self._start(job)
             if len(jobs) < slots:
@@ -117,24 +110,32 @@ class ClaimingWorker(Worker):
         """Acquire up to ``wanted`` more slots as jobs end, for at most :attr:`claim_wait`."""
         deadline = time.monotonic() + self.claim_wait
         got = 0
-        while got < wanted and not self._stop_event.is_set():
+        while got < wanted:
             left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            acquiring = asyncio.ensure_future(self._job_semaphore.acquire())
-            stopping = asyncio.ensure_future(self._stop_event.wait())
-            await asyncio.wait(
-                (acquiring, stopping), timeout=left, return_when=asyncio.FIRST_COMPLETED
-            )
-            stopping.cancel()
-            if not acquiring.done():
-                acquiring.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await acquiring
-            if acquiring.cancelled():
+            if left <= 0 or not await self._acquire_slot(left):
                 break
             got += 1
         return got
+
+    async def _acquire_slot(self, timeout: float | None = None) -> bool:
+        """Take one slot as soon as one is free; ``False`` if the worker stops or time runs out.
+
+        A slot taken in the same moment the worker stops is still taken (``True``): the caller
+        checks the stop event and gives its slots back.
+        """
+        acquiring = asyncio.ensure_future(self._job_semaphore.acquire())
+        stopping = asyncio.ensure_future(self._stop_event.wait())
+        await asyncio.wait((acquiring, stopping), timeout=timeout, return_when=FIRST_COMPLETED)
+        stopping.cancel()
+        if not acquiring.done():
+            acquiring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await acquiring
+        return not acquiring.cancelled()
+
+    def _give_back(self, slots: int) -> None:
+        for _ in range(slots):
+            self._job_semaphore.release()
 
     def _start(self, job: Job) -> None:
         """Run a claimed job the way procrastinate runs a fetched one."""
