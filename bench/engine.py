@@ -62,6 +62,8 @@ EMU_PASSWORD = "Welcome1!"
 SERVICE_USER, SERVICE_PASSWORD = "bench", "bench-pw"
 S4_PATH = "/sap/opu/odata/sap/API_BUSINESS_PARTNER"
 INBOUND_PATH = "/http/CustomerSalesData_CRM_to_S4HC_ERP"
+CONCURRENCY = {"s4hc": 32, "erp": 16, "default": 8}
+"""Slots per queue; a worker process serves each of these queues with a worker of its own."""
 FINAL = ("done", "failed", "discarded", "superseded")
 S4_CUSTOMERS = ("17100001", "17100002", "17100003", "17100004", "10100001")
 
@@ -169,6 +171,7 @@ class Processes:
 
 def write_config(folder: Path, *, s4: int, erp: int, service: int, store: str, kind: str) -> Path:
     config = folder / f"bench-{service}.toml"
+    concurrency = "\n".join(f"{queue} = {slots}" for queue, slots in CONCURRENCY.items())
     config.write_text(
         f"""
 [service]
@@ -188,9 +191,7 @@ password_env = "BENCH_EMU_PASSWORD"
 kind = "{kind}"
 poll_interval_seconds = 0.5
 [runtime.concurrency]
-s4hc = 32
-erp = 16
-default = 8
+{concurrency}
 [logging]
 level = "WARNING"
 [emulators]
@@ -499,7 +500,7 @@ def wait_started(store: str, pids: list[int], children: Processes) -> float:
                 registered = connection.execute(
                     text("SELECT count(*) FROM procrastinate_workers")
                 ).scalar_one()
-            if registered >= len(pids):
+            if registered >= len(pids) * len(CONCURRENCY):
                 before = [cpu_seconds(pid) for pid in pids]
                 time.sleep(0.5)
                 busy = [cpu_seconds(pid) - spent for pid, spent in zip(pids, before, strict=True)]
