@@ -58,12 +58,27 @@ class _Holding(ClaimingWorker):
             self._job_semaphore.release()
 
 
-def holding(claimer: _Recorder, *, concurrency: int, claim_wait: float) -> _Holding:
+class _Looks:
+    """A ready check that answers ``answer`` and counts the looks."""
+
+    def __init__(self, answer: bool) -> None:
+        self.answer = answer
+        self.looks: list[list[str]] = []
+
+    async def __call__(self, queues: object) -> bool:
+        self.looks.append(list(queues))  # type: ignore[call-overload]
+        return self.answer
+
+
+def holding(
+    claimer: _Recorder, *, concurrency: int, claim_wait: float, ready: _Looks | None = None
+) -> _Holding:
     app = App(connector=testing.InMemoryConnector())
     subject = _Holding(
         app,
         claimer=claimer,  # type: ignore[arg-type]
         settled=set(),
+        ready=ready,
         queues=["q"],
         name="test",
         concurrency=concurrency,
@@ -140,3 +155,35 @@ async def test_stopping_while_a_claim_waits_claims_nothing_and_frees_the_slots()
     assert claimer.limits == [8]
     subject.end_jobs(7)
     assert subject._job_semaphore._value == 8  # the waiting claim's slot was given back
+
+
+@pytest.mark.anyio
+async def test_a_poll_with_nothing_ready_looks_and_does_not_claim() -> None:
+    claimer, looks = _Recorder(), _Looks(False)
+    subject = holding(claimer, concurrency=8, claim_wait=0.0, ready=looks)
+    await asyncio.wait_for(subject._fetch_and_process_jobs(), 5)
+    assert looks.looks == [["q"]]
+    assert claimer.limits == []
+    assert subject._job_semaphore._value == 8  # no slot taken
+
+
+@pytest.mark.anyio
+async def test_a_poll_that_finds_a_job_ready_claims() -> None:
+    claimer, looks = _Recorder(), _Looks(True)
+    claimer.short = 7
+    subject = holding(claimer, concurrency=8, claim_wait=0.0, ready=looks)
+    await asyncio.wait_for(subject._fetch_and_process_jobs(), 5)
+    assert looks.looks == [["q"]]
+    assert claimer.limits == [8]
+
+
+@pytest.mark.anyio
+async def test_news_of_a_job_is_claimed_for_without_a_look() -> None:
+    claimer, looks = _Recorder(), _Looks(False)
+    claimer.short = 7
+    subject = holding(claimer, concurrency=8, claim_wait=0.0, ready=looks)
+    subject._new_job_event.set()  # a job was announced, or one ended
+    await asyncio.wait_for(subject._fetch_and_process_jobs(), 5)
+    assert looks.looks == []
+    assert claimer.limits == [8]
+    assert not subject._new_job_event.is_set()  # cleared by the claim

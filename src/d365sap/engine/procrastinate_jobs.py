@@ -144,6 +144,17 @@ SELECT stalled.id, procrastinate_retry_job_v2(stalled.id, NOW(), NULL, NULL, NUL
   FROM stalled
 """
 
+# Whether a claim could find anything: a job waiting and due in one of the queues (its lock may
+# still hold it back; the claim decides). One read, no transaction: what a poll costs when idle.
+_READY = """
+SELECT EXISTS (
+    SELECT 1 FROM procrastinate_jobs
+     WHERE status = 'todo'
+       AND queue_name = ANY(%(queues)s)
+       AND (scheduled_at IS NULL OR scheduled_at <= now())
+) AS ready
+"""
+
 
 def defer_in_session(session: DbHandle, job: JobRequest) -> int | None:
     """Queue ``job`` in the session's transaction; the new job id, or ``None`` if not needed.
@@ -254,3 +265,9 @@ async def recover_stalled(connector: BaseAsyncConnector, *, seconds: float) -> l
         _RECOVER_STALLED, task_name=TASK_NAME, seconds=float(seconds)
     )
     return [int(row["id"]) for row in rows]
+
+
+async def jobs_ready(connector: BaseAsyncConnector, queues: Sequence[str]) -> bool:
+    """Whether a job of ``queues`` waits and is due (a claim may still find it locked)."""
+    row = await connector.execute_query_one_async(_READY, queues=list(queues))
+    return bool(row["ready"])

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
-from procrastinate import App, PsycopgConnector
+from procrastinate import App
 from procrastinate.jobs import Job
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -36,8 +36,10 @@ from d365sap.engine.procrastinate_jobs import (
     defer_in_session,
     defer_many_in_session,
     end_in_session,
+    jobs_ready,
     recover_stalled,
 )
+from d365sap.engine.procrastinate_pool import worker_connector
 from d365sap.engine.procrastinate_schema import conninfo_from_url, install_schema
 from d365sap.engine.procrastinate_worker import ClaimingWorker
 from d365sap.engine.runtime import FINISHED, DbHandle, Decision, JobRequest
@@ -118,9 +120,9 @@ class ProcrastinateRuntime:
         self.stalled_seconds = stalled_seconds
         self.shutdown_grace_seconds = shutdown_grace_seconds
         self.workers_in_process = workers_in_process
-        # Workers hold a connection only for short fetch/settle statements (the flows use the
+        # Workers hold a connection only for short statements (claims and settles use the
         # store's own pool), so a small pool serves every queue of the process.
-        self.connector = PsycopgConnector(conninfo=self.conninfo, min_size=1, max_size=8)
+        self.connector = worker_connector(self.conninfo)
         self.app = App(connector=self.connector)
         self.app.task(name=TASK_NAME, retry=DecisionRetry(), pass_context=False)(self._run)
         self._stop: asyncio.Event | None = None
@@ -228,6 +230,7 @@ class ProcrastinateRuntime:
         worker = ClaimingWorker(
             self.app,
             claimer=self._claim,
+            ready=self._ready,
             settled=self._settled,
             queues=[plan.queue],
             name=f"d365sap-{plan.queue}",
@@ -316,6 +319,9 @@ class ProcrastinateRuntime:
                     plan = WorkerPlan(queue, concurrency or self.default_concurrency)
                     log.info("serving a new queue", queue=queue, concurrency=plan.concurrency)
                     self._start_worker(plan)
+
+    async def _ready(self, queues: Sequence[str]) -> bool:
+        return await jobs_ready(self.connector, queues)
 
     async def _claim(self, queues: Sequence[str], worker_id: int, limit: int) -> list[Job]:
         """Claim up to ``limit`` jobs and start their messages' attempts, in one transaction."""

@@ -42,6 +42,8 @@ CLAIM_WAIT_SECONDS = 0.01
 
 Claimer = Callable[[Sequence[str], int, int], Awaitable[list[Job]]]
 """``claimer(queues, worker_id, limit)``: up to ``limit`` jobs, now ``doing`` for the worker."""
+ReadyCheck = Callable[[Sequence[str]], Awaitable[bool]]
+"""``ready(queues)``: whether a job may be ready to claim; much cheaper than a claim."""
 
 
 class ClaimingWorker(Worker):
@@ -53,6 +55,7 @@ class ClaimingWorker(Worker):
         *,
         claimer: Claimer,
         settled: set[int],
+        ready: ReadyCheck | None = None,
         queues: Sequence[str],
         concurrency: int = 1,
         claim_wait: float = CLAIM_WAIT_SECONDS,
@@ -60,6 +63,7 @@ class ClaimingWorker(Worker):
     ) -> None:
         super().__init__(app, queues=list(queues), concurrency=concurrency, **options)
         self.claimer = claimer
+        self.ready = ready
         self.settled = settled
         self.claimed_batches = 0
         self.claim_wait = claim_wait
@@ -77,6 +81,8 @@ class ClaimingWorker(Worker):
 
     async def _fetch_and_process_jobs(self) -> None:
         """Claim jobs for every free slot until none is ready or the worker stops."""
+        if not await self._worth_claiming():
+            return
         while not self._stop_event.is_set():
             if not await self._acquire_slot():
                 break
@@ -105,6 +111,18 @@ class ClaimingWorker(Worker):
                 self._start(job)
             if len(jobs) < slots:
                 break  # nothing more is ready now
+
+    async def _worth_claiming(self) -> bool:
+        """Whether to claim now: always when woken by news, after a cheap look when polling.
+
+        A new job announced, or a job ended, sets the new-job event: that is worth a claim.
+        Otherwise the worker woke for its polling interval, which on an idle queue is nearly
+        always in vain; the look costs one read instead of a claim's transaction. The event
+        stays set meanwhile, so news arriving during the look is not lost.
+        """
+        if self.ready is None or self._new_job_event.is_set() or self._backlog:
+            return True
+        return await self.ready(list(self.queues or ()))
 
     async def _more_slots(self, wanted: int) -> int:
         """Acquire up to ``wanted`` more slots as jobs end, for at most :attr:`claim_wait`."""
