@@ -243,6 +243,8 @@ class Result:
     rss_growth_kib: int | None = None
     startup_cpu: float | None = None
     """Mean CPU seconds a worker process took to start (not part of ``cpu``)."""
+    idle_cpu: float | None = None
+    """Mean CPU milliseconds per second of an idle worker process, before the load."""
     around: Result | None = None
     """The baseline measured just before and just after this run (the machine's speed drifts)."""
 
@@ -475,13 +477,27 @@ def run_engine(
         worker_pids = [children.start(["worker"], env, folder).pid for _ in range(workers)]
         pids = [service.pid, *worker_pids]
         startup = wait_started(store, worker_pids, children) if workers else None
+        idle = idle_cpu(worker_pids) if workers else None
         before = sum(cpu_seconds(pid) for pid in pids)
         asyncio.run(post_all(port, bodies, senders, progress))
         growth = wait_settled(url, len(bodies), progress, children, pids)
         cpu = sum(cpu_seconds(pid) for pid in pids) - before
         peak = sum(memory_kib(pid, "VmHWM") for pid in pids)
         elapsed, latencies = timings(store)
-    return Result(name, latency_ms, len(bodies), elapsed, latencies, cpu, peak, growth, startup)
+    return Result(
+        name, latency_ms, len(bodies), elapsed, latencies, cpu, peak, growth, startup, idle
+    )
+
+
+def idle_cpu(pids: list[int], seconds: float = 2.0) -> float:
+    """What a waiting worker process costs: mean CPU milliseconds per second over ``seconds``.
+
+    Polling, heartbeats and upkeep go on whether or not messages arrive, and are paid once per
+    worker process: with more processes than cores they are part of the CPU per message.
+    """
+    before = sum(cpu_seconds(pid) for pid in pids)
+    time.sleep(seconds)
+    return 1000 * (sum(cpu_seconds(pid) for pid in pids) - before) / seconds / len(pids)
 
 
 def wait_started(store: str, pids: list[int], children: Processes) -> float:
@@ -549,6 +565,7 @@ def print_results(console: Console, results: list[Result]) -> None:
             console.print(
                 f"{r.latency_ms:>3} ms  {r.name:<34} start-up before the load (not in CPU/msg): "
                 f"{r.startup_cpu:.2f} s CPU per worker process"
+                + (f"; idle {r.idle_cpu:.1f} ms CPU/s each" if r.idle_cpu is not None else "")
             )
     for latency in sorted({r.latency_ms for r in results}):
         base = next(
