@@ -48,11 +48,10 @@ class Drain:
 
 def switches(pid: int) -> tuple[int, int]:
     """The process's voluntary and involuntary context switches so far."""
-    counts = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        counts[key] = value.strip()
-    return int(counts["voluntary_ctxt_switches"]), int(counts["nonvoluntary_ctxt_switches"])
+    return (
+        engine.status_number(pid, "voluntary_ctxt_switches"),
+        engine.status_number(pid, "nonvoluntary_ctxt_switches"),
+    )
 
 
 def drain(
@@ -65,38 +64,30 @@ def drain(
     pin: bool,
 ) -> Drain:
     with engine.postgres_database() as store, contextlib.ExitStack() as stack:
-        port = engine.free_port()
-        config = engine.write_config(
-            folder, s4=ports[0], erp=ports[1], service=port, store=store, kind="procrastinate"
+        running = engine.start_engine(
+            stack, store=store, kind="procrastinate", workers=workers, ports=ports, folder=folder
         )
-        env = engine.environment(config)
-        children = engine.Processes()
-        stack.callback(children.stop)
-        service = children.start(["serve"], env, folder)
-        url = f"http://127.0.0.1:{port}"
-        engine.wait_http(f"{url}/health")
-        pids = [children.start(["worker"], env, folder).pid for _ in range(workers)]
-        engine.wait_started(store, pids, children)
-        idle = engine.idle_cpu(pids)
+        pids = running.worker_pids
         for pid in pids:
             os.kill(pid, signal.SIGSTOP)
             if pin:
                 os.sched_setaffinity(pid, {0})
-        asyncio.run(engine.post_all(port, bodies, 32, progress))
+        asyncio.run(engine.post_all(running.port, bodies, 32, progress))
         before = sum(engine.cpu_seconds(pid) for pid in pids)
         counted = [switches(pid) for pid in pids]
         started = time.monotonic()
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
-        engine.wait_settled(url, len(bodies), progress, children, [service.pid, *pids])
+        engine.wait_settled(running.url, len(bodies), progress, running.children, running.pids)
         elapsed = time.monotonic() - started
         cpu = sum(engine.cpu_seconds(pid) for pid in pids) - before
         after = [switches(pid) for pid in pids]
     count = len(bodies)
+    assert running.idle_cpu is not None  # there are workers
     return Drain(
         workers,
         pin,
-        idle,
+        running.idle_cpu,
         1000 * cpu / count,
         count / elapsed,
         sum(b[1] - a[1] for a, b in zip(counted, after, strict=True)) / count,
@@ -119,23 +110,7 @@ def main() -> None:
         Progress(console=console, transient=True) as progress,
     ):
         folder = Path(tmp)
-        ports = (engine.free_port(), engine.free_port())
-        config = engine.write_config(
-            folder,
-            s4=ports[0],
-            erp=ports[1],
-            service=0,
-            store="sqlite:///unused.db",
-            kind="embedded",
-        )
-        emulator_processes = engine.Processes()
-        try:
-            emulator_processes.start(["emulators"], engine.environment(config), folder)
-            emulators = engine.Emulators(
-                f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}"
-            )
-            engine.wait_http(f"{emulators.s4_url}/emulator/health")
-            engine.wait_http(f"{emulators.erp_url}/emulator/health")
+        with engine.running_emulators(folder) as (emulators, ports):
             emulators.set_latency(0)
             sample = bodies[:300]
             baselines.append(engine.run_baseline(emulators, sample, 0))
@@ -144,8 +119,6 @@ def main() -> None:
                 runs.append(drain(workers, bodies, ports, folder, progress, pin=args.pin))
             emulators.reset()
             baselines.append(engine.run_baseline(emulators, sample, 0))
-        finally:
-            emulator_processes.stop()
     table = Table(title=f"draining {args.messages} queued messages (0 ms back-end latency)")
     for column in ("workers", "idle ms CPU/s each", "CPU ms/msg", "msg/s", "switches/msg"):
         table.add_column(column, justify="right")

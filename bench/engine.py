@@ -108,7 +108,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
-def memory_kib(pid: int, key: str) -> int:
+def status_number(pid: int, key: str) -> int:
+    """A number from ``/proc/<pid>/status``: memory (KiB), context switches."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
             return int(line.split()[1])
@@ -402,7 +403,7 @@ def wait_settled(
         settled = sum(counts.get(status, 0) for status in FINAL)
         progress.update(task, completed=settled)
         if quarter_rss is None and settled >= count // 4:
-            quarter_rss = sum(memory_kib(pid, "VmRSS") for pid in pids)
+            quarter_rss = sum(status_number(pid, "VmRSS") for pid in pids)
         if settled >= count:
             break
         children.check()
@@ -410,7 +411,7 @@ def wait_settled(
     progress.remove_task(task)
     if counts.get("failed"):
         raise RuntimeError(f"{counts['failed']} messages failed: {counts}")
-    final_rss = sum(memory_kib(pid, "VmRSS") for pid in pids)
+    final_rss = sum(status_number(pid, "VmRSS") for pid in pids)
     return final_rss - quarter_rss if quarter_rss is not None else None
 
 
@@ -464,29 +465,99 @@ def run_engine(
             store = stack.enter_context(postgres_database())
         else:
             store = f"sqlite:///{folder / f'bench-{uuid.uuid4().hex[:6]}.db'}"
-        port = free_port()
-        config = write_config(
-            folder, s4=ports[0], erp=ports[1], service=port, store=store, kind=kind
+        running = start_engine(
+            stack, store=store, kind=kind, workers=workers, ports=ports, folder=folder
         )
-        env = environment(config)
-        children = Processes()
-        stack.callback(children.stop)
-        service = children.start(["serve"], env, folder)
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/health")
-        worker_pids = [children.start(["worker"], env, folder).pid for _ in range(workers)]
-        pids = [service.pid, *worker_pids]
-        startup = wait_started(store, worker_pids, children) if workers else None
-        idle = idle_cpu(worker_pids) if workers else None
+        pids = running.pids
         before = sum(cpu_seconds(pid) for pid in pids)
-        asyncio.run(post_all(port, bodies, senders, progress))
-        growth = wait_settled(url, len(bodies), progress, children, pids)
+        asyncio.run(post_all(running.port, bodies, senders, progress))
+        growth = wait_settled(running.url, len(bodies), progress, running.children, pids)
         cpu = sum(cpu_seconds(pid) for pid in pids) - before
-        peak = sum(memory_kib(pid, "VmHWM") for pid in pids)
+        peak = sum(status_number(pid, "VmHWM") for pid in pids)
         elapsed, latencies = timings(store)
     return Result(
-        name, latency_ms, len(bodies), elapsed, latencies, cpu, peak, growth, startup, idle
+        name,
+        latency_ms,
+        len(bodies),
+        elapsed,
+        latencies,
+        cpu,
+        peak,
+        growth,
+        running.startup_cpu,
+        running.idle_cpu,
     )
+
+
+@dataclass
+class RunningEngine:
+    """The service and worker processes of one run, started and settled down."""
+
+    children: Processes
+    port: int
+    service_pid: int
+    worker_pids: list[int]
+    startup_cpu: float | None
+    """Mean CPU seconds a worker process took to start (``None`` without workers)."""
+    idle_cpu: float | None
+    """Mean CPU milliseconds per second of a waiting worker process."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.service_pid, *self.worker_pids]
+
+
+def start_engine(
+    stack: contextlib.ExitStack,
+    *,
+    store: str,
+    kind: str,
+    workers: int,
+    ports: tuple[int, int],
+    folder: Path,
+) -> RunningEngine:
+    """Start the service and ``workers`` worker processes on ``store``; stopped with ``stack``.
+
+    Returns once the service answers and every worker process has started and gone idle.
+    """
+    port = free_port()
+    config = write_config(folder, s4=ports[0], erp=ports[1], service=port, store=store, kind=kind)
+    env = environment(config)
+    children = Processes()
+    stack.callback(children.stop)
+    service = children.start(["serve"], env, folder)
+    wait_http(f"http://127.0.0.1:{port}/health")
+    worker_pids = [children.start(["worker"], env, folder).pid for _ in range(workers)]
+    startup = wait_started(store, worker_pids, children) if workers else None
+    idle = idle_cpu(worker_pids) if workers else None
+    return RunningEngine(children, port, service.pid, worker_pids, startup, idle)
+
+
+@contextlib.contextmanager
+def running_emulators(folder: Path) -> Iterator[tuple[Emulators, tuple[int, int]]]:
+    """The S/4 and ERP emulators in a process of their own, and their ports, for the block."""
+    ports = (free_port(), free_port())
+    config = write_config(
+        folder,
+        s4=ports[0],
+        erp=ports[1],
+        service=free_port(),
+        store="sqlite:///unused.db",
+        kind="embedded",
+    )
+    processes = Processes()
+    try:
+        processes.start(["emulators"], environment(config), folder)
+        emulators = Emulators(f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}")
+        wait_http(f"{emulators.s4_url}/emulator/health")
+        wait_http(f"{emulators.erp_url}/emulator/health")
+        yield emulators, ports
+    finally:
+        processes.stop()
 
 
 def idle_cpu(pids: list[int], seconds: float = 2.0) -> float:
@@ -620,21 +691,7 @@ def main() -> None:
         ) as progress,
     ):
         folder = Path(tmp)
-        ports = (free_port(), free_port())
-        config = write_config(
-            folder,
-            s4=ports[0],
-            erp=ports[1],
-            service=free_port(),
-            store="sqlite:///unused.db",
-            kind="embedded",
-        )
-        emulator_processes = Processes()
-        try:
-            emulator_processes.start(["emulators"], environment(config), folder)
-            emulators = Emulators(f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}")
-            wait_http(f"{emulators.s4_url}/emulator/health")
-            wait_http(f"{emulators.erp_url}/emulator/health")
+        with running_emulators(folder) as (emulators, ports):
             for latency in latencies:
                 emulators.set_latency(latency)
                 sample = bodies[: min(len(bodies), args.baseline_sample)]
@@ -677,8 +734,6 @@ def main() -> None:
                     + ", ".join(f"{b.rate:.1f}" for b in baselines)
                     + " msg/s"
                 )
-        finally:
-            emulator_processes.stop()
     print_results(console, results)
 
 

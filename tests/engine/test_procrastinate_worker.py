@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
 from procrastinate import App, testing
@@ -54,8 +54,7 @@ class _Holding(ClaimingWorker):
         pass
 
     def end_jobs(self, count: int) -> None:
-        for _ in range(count):
-            self._job_semaphore.release()
+        self._give_back(count)
 
 
 class _Looks:
@@ -65,8 +64,8 @@ class _Looks:
         self.answer = answer
         self.looks: list[list[str]] = []
 
-    async def __call__(self, queues: object) -> bool:
-        self.looks.append(list(queues))  # type: ignore[call-overload]
+    async def __call__(self, queues: Sequence[str]) -> bool:
+        self.looks.append(list(queues))
         return self.answer
 
 
